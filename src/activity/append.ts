@@ -1,0 +1,50 @@
+import type { Tx } from '../db/client.ts';
+import type { ActivityType, ActorKind, WorkspaceStatus } from '../generated/prisma/enums.ts';
+import { Prisma } from '../generated/prisma/client.ts';
+
+export type ActivityEntry = {
+  orgId: string;
+  workspaceId?: string | null;
+  type: ActivityType;
+  message: string;
+  data?: Record<string, unknown>;
+  actorKind?: ActorKind | null;
+  actorId?: string | null;
+  fromStatus?: WorkspaceStatus | null;
+  toStatus?: WorkspaceStatus | null;
+};
+
+/** Channel every committed activity batch is announced on; payload `{"last":"<id>"}`. */
+export const ACTIVITY_CHANNEL = 'trellis_activity';
+
+/**
+ * Serialises activity writers so ids commit in id order: a subscriber that has seen id N has
+ * seen every id below N, which makes an id a gap-free replay cursor (CONTRACT §5).
+ */
+const ACTIVITY_ORDER_LOCK = 7_310_001;
+
+/**
+ * Appends entries to the activity log and announces them on commit. Call it as the LAST step of
+ * a transaction: it holds a global lock until commit, so nothing slow may follow it.
+ */
+export async function appendActivity(tx: Tx, entries: ActivityEntry[]): Promise<string[]> {
+  if (entries.length === 0) return [];
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ACTIVITY_ORDER_LOCK}::bigint)`;
+  const rows = await tx.activity.createManyAndReturn({
+    data: entries.map((e) => ({
+      orgId: e.orgId,
+      workspaceId: e.workspaceId ?? null,
+      type: e.type,
+      message: e.message,
+      data: (e.data ?? Prisma.DbNull) as Prisma.InputJsonValue,
+      actorKind: e.actorKind ?? null,
+      actorId: e.actorId ?? null,
+      fromStatus: e.fromStatus ?? null,
+      toStatus: e.toStatus ?? null,
+    })),
+    select: { id: true },
+  });
+  const ids = rows.map((r) => r.id.toString());
+  await tx.$executeRaw`SELECT pg_notify(${ACTIVITY_CHANNEL}, ${JSON.stringify({ last: ids[ids.length - 1] })})`;
+  return ids;
+}

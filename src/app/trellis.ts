@@ -1,0 +1,105 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import pg from 'pg';
+import type { Config } from '../config.ts';
+import { Authenticator } from '../auth/authenticate.ts';
+import { ensureInstanceAdmin } from '../auth/bootstrap.ts';
+import { connectDb } from '../db/client.ts';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded-postgres.ts';
+import { migrate } from '../db/migrate.ts';
+import { EventBus } from '../events/bus.ts';
+import { startWorker } from '../jobs/worker.ts';
+import { externalProvider } from '../providers/external.ts';
+import { LocalProvider } from '../providers/local/local-provider.ts';
+import { ProviderRegistry } from '../providers/registry.ts';
+import { startStalenessSweep } from '../reconcilers/heartbeat-staleness.ts';
+import { HeartbeatBatcher } from '../registry/heartbeat-batcher.ts';
+import { startHttpServer, type HttpServer } from '../server/server.ts';
+import type { Logger } from '../shared/logger.ts';
+import { systemClock, type Services } from './context.ts';
+
+export type Trellis = { services: Services; http: HttpServer; url: string; stop: () => Promise<void> };
+
+export type StartOptions = {
+  log: Logger;
+  /** Where the ready line and the one-time bootstrap token go (stdout for `npm start`). */
+  print?: (line: string) => void;
+  /** Run the job worker and the sweeps in this process (default true). */
+  background?: boolean;
+};
+
+const EMBEDDED_DATABASE = 'trellis';
+
+/**
+ * Starts everything in order: database (embedded unless DATABASE_URL) → migrations → bootstrap
+ * admin → event listener → HTTP/WS server → job worker and sweeps. `stop()` undoes it in reverse,
+ * draining work, and stops an embedded PostgreSQL last.
+ */
+export async function startTrellis(config: Config, opts: StartOptions): Promise<Trellis> {
+  const { log } = opts;
+  const print = opts.print ?? ((line: string) => process.stdout.write(line + '\n'));
+  const cleanups: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const fn of cleanups.splice(0).reverse()) await fn().catch((err: Error) => log.error({ err: err.message }, 'error during shutdown'));
+  };
+  try {
+    await fs.mkdir(config.dataDir, { recursive: true });
+    let databaseUrl = config.databaseUrl;
+    if (!databaseUrl) {
+      const embedded: EmbeddedPostgres = await startEmbeddedPostgres({ dir: path.join(config.dataDir, 'postgres'), log });
+      cleanups.push(embedded.stop);
+      databaseUrl = await ensureDatabase(embedded.url, EMBEDDED_DATABASE);
+      log.info({ port: embedded.port }, 'embedded PostgreSQL running');
+    }
+    const db = connectDb(databaseUrl);
+    cleanups.push(db.close);
+    await migrate(db.pool, log);
+    await ensureInstanceAdmin(db, { token: config.bootstrapToken, dataDir: config.dataDir, log, print });
+
+    const events = new EventBus(db, log.child({ component: 'events' }));
+    await events.start();
+    cleanups.push(() => events.stop());
+
+    let apiUrl = config.publicUrl ?? '';
+    const providers = new ProviderRegistry([
+      new LocalProvider({ instancesDir: path.join(config.dataDir, 'instances'), apiUrl: () => apiUrl, heartbeatIntervalMs: config.heartbeatIntervalMs, log }),
+      externalProvider,
+    ]);
+    const services: Services = {
+      config, db, log, clock: systemClock, events, providers,
+      auth: new Authenticator(db),
+      heartbeats: new HeartbeatBatcher(db.pool),
+    };
+
+    const http = await startHttpServer(services, { host: config.host, port: config.port });
+    cleanups.push(http.close);
+    apiUrl ||= http.url;
+
+    if (opts.background ?? true) {
+      const worker = await startWorker(services);
+      cleanups.push(() => worker.stop());
+      const sweep = startStalenessSweep(services);
+      cleanups.push(sweep.stop);
+    }
+    print(`Trellis listening on ${http.url}`);
+    return { services, http, url: http.url, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** Creates `name` on the server behind `adminUrl` if it does not exist; returns its URL. */
+export async function ensureDatabase(adminUrl: string, name: string): Promise<string> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (!exists.rowCount) await client.query(`CREATE DATABASE "${name.replaceAll('"', '""')}"`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}

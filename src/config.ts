@@ -1,0 +1,84 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/** The only reader of process.env: every setting of CONTRACT §2, typed and validated. */
+const positiveMs = z.coerce.number().int().positive();
+
+const envSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  DATA_DIR: z.string().min(1).default('./.data'),
+  DATABASE_URL: z.string().url().optional(),
+  TRELLIS_BOOTSTRAP_TOKEN: z.string().min(16).optional(),
+  TRELLIS_HEARTBEAT_INTERVAL_MS: positiveMs.default(15_000),
+  TRELLIS_HEARTBEAT_STALE_MS: positiveMs.optional(),
+  TRELLIS_STALE_SWEEP_INTERVAL_MS: positiveMs.optional(),
+  TRELLIS_RECONCILE_INTERVAL_MS: positiveMs.default(60_000),
+  TRELLIS_RESTART_DEBOUNCE_MS: positiveMs.default(2_000),
+  TRELLIS_MCP_RECOVERY_COOLDOWN_MS: positiveMs.default(300_000),
+  TRELLIS_PROVISION_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(3),
+  TRELLIS_PUBLIC_URL: z.string().url().optional(),
+  AWS_REGION: z.string().min(1).optional(),
+  TRELLIS_AWS_ENDPOINT: z.string().url().optional(),
+  TRELLIS_SECRET_STORE: z.enum(['local', 'aws']).default('local'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Config = {
+  port: number;
+  host: string;
+  dataDir: string;
+  databaseUrl: string | undefined;
+  bootstrapToken: string | undefined;
+  heartbeatIntervalMs: number;
+  heartbeatStaleMs: number;
+  staleSweepIntervalMs: number;
+  reconcileIntervalMs: number;
+  restartDebounceMs: number;
+  mcpRecoveryCooldownMs: number;
+  provisionAttempts: number;
+  /** The URL runtimes started by this API use to reach it; derived from HOST/PORT unless set. */
+  publicUrl: string | undefined;
+  awsRegion: string | undefined;
+  awsEndpoint: string | undefined;
+  secretStore: 'local' | 'aws';
+  logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
+};
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(stripEmpty(env));
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new ConfigError(`invalid configuration: ${problems}`);
+  }
+  const e = parsed.data;
+  const heartbeatStaleMs = e.TRELLIS_HEARTBEAT_STALE_MS ?? 3 * e.TRELLIS_HEARTBEAT_INTERVAL_MS;
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    dataDir: path.resolve(e.DATA_DIR),
+    databaseUrl: e.DATABASE_URL,
+    bootstrapToken: e.TRELLIS_BOOTSTRAP_TOKEN,
+    heartbeatIntervalMs: e.TRELLIS_HEARTBEAT_INTERVAL_MS,
+    heartbeatStaleMs,
+    staleSweepIntervalMs: e.TRELLIS_STALE_SWEEP_INTERVAL_MS ?? Math.max(50, Math.min(5_000, Math.floor(heartbeatStaleMs / 3))),
+    reconcileIntervalMs: e.TRELLIS_RECONCILE_INTERVAL_MS,
+    restartDebounceMs: e.TRELLIS_RESTART_DEBOUNCE_MS,
+    mcpRecoveryCooldownMs: e.TRELLIS_MCP_RECOVERY_COOLDOWN_MS,
+    provisionAttempts: e.TRELLIS_PROVISION_ATTEMPTS,
+    publicUrl: e.TRELLIS_PUBLIC_URL,
+    awsRegion: e.AWS_REGION,
+    awsEndpoint: e.TRELLIS_AWS_ENDPOINT,
+    secretStore: e.TRELLIS_SECRET_STORE,
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+/** An empty variable means "unset", as shells make it easy to export one by accident. */
+function stripEmpty(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') out[k] = v;
+  return out;
+}

@@ -1,0 +1,122 @@
+import pg from 'pg';
+import type { Db } from '../db/client.ts';
+import type { Activity, Workspace } from '../generated/prisma/client.ts';
+import { ACTIVITY_CHANNEL } from '../activity/append.ts';
+import type { Logger } from '../shared/logger.ts';
+import { PushQueue } from './queue.ts';
+
+export type ActivityEvent = Activity & { workspace: Workspace | null };
+
+type Subscriber = { accepts: (e: ActivityEvent) => boolean; queue: PushQueue<ActivityEvent> };
+
+const BATCH = 1_000;
+
+/**
+ * One LISTEN connection per process. A notification only says "there is more"; the dispatcher
+ * then reads every activity row after the last one it dispatched (one query per batch, shared by
+ * all subscribers) and hands each row to the subscribers that want it. Because ids commit in
+ * order, reading `id > lastDispatched` can neither skip nor repeat an event, and a lost
+ * connection only delays delivery: the catch-up read after reconnecting finds what was missed.
+ */
+export class EventBus {
+  private subscribers = new Set<Subscriber>();
+  private listener: pg.Client | undefined;
+  private lastDispatched: bigint | undefined;
+  private pumping: Promise<void> | undefined;
+  private dirty = false;
+  private stopped = false;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly db: Db, private readonly log: Logger) {}
+
+  async start(): Promise<void> {
+    const last = await this.db.prisma.activity.aggregate({ _max: { id: true } });
+    this.lastDispatched = last._max.id ?? 0n;
+    await this.connect();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.reconnectTimer);
+    for (const s of this.subscribers) s.queue.return();
+    await this.listener?.end().catch(() => undefined);
+    await this.pumping;
+  }
+
+  get subscriberCount(): number {
+    return this.subscribers.size;
+  }
+
+  /** Live events accepted by `accepts`, from the moment of this call on. */
+  subscribe(accepts: (e: ActivityEvent) => boolean): PushQueue<ActivityEvent> {
+    const sub: Subscriber = { accepts, queue: undefined as unknown as PushQueue<ActivityEvent> };
+    sub.queue = new PushQueue<ActivityEvent>(10_000, () => this.subscribers.delete(sub));
+    this.subscribers.add(sub);
+    return sub.queue;
+  }
+
+  /** Dispatch whatever has committed; resolves when it has been handed to subscribers. */
+  poke(): Promise<void> {
+    this.dirty = true;
+    this.pumping ??= this.pump().finally(() => (this.pumping = undefined));
+    return this.pumping;
+  }
+
+  private async connect(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.db.url });
+    client.on('notification', () => void this.poke());
+    client.on('error', (err) => {
+      this.log.warn({ err: err.message }, 'event listener connection lost; reconnecting');
+      this.scheduleReconnect(client);
+    });
+    client.on('end', () => this.scheduleReconnect(client));
+    await client.connect();
+    await client.query(`LISTEN ${ACTIVITY_CHANNEL}`);
+    this.listener = client;
+    void this.poke(); // catch up on anything committed while we were not listening
+  }
+
+  private scheduleReconnect(client: pg.Client) {
+    if (this.stopped || this.listener !== client) return;
+    this.listener = undefined;
+    client.end().catch(() => undefined);
+    const attempt = () => {
+      if (this.stopped) return;
+      this.connect().catch((err: Error) => {
+        this.log.warn({ err: err.message }, 'event listener reconnect failed; retrying');
+        this.reconnectTimer = setTimeout(attempt, 1_000);
+      });
+    };
+    this.reconnectTimer = setTimeout(attempt, 100);
+  }
+
+  private async pump(): Promise<void> {
+    while (this.dirty && !this.stopped) {
+      this.dirty = false;
+      try {
+        let rows: ActivityEvent[];
+        do {
+          rows = await this.db.prisma.activity.findMany({
+            where: { id: { gt: this.lastDispatched ?? 0n } },
+            orderBy: { id: 'asc' },
+            take: BATCH,
+            include: { workspace: true },
+          });
+          for (const row of rows) this.dispatch(row);
+          if (rows.length) this.lastDispatched = rows[rows.length - 1]!.id;
+        } while (rows.length === BATCH && !this.stopped);
+      } catch (err) {
+        if (this.stopped) return;
+        this.log.error({ err: (err as Error).message }, 'event dispatch read failed; will retry');
+        this.dirty = true;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  }
+
+  private dispatch(event: ActivityEvent) {
+    for (const sub of this.subscribers) {
+      if (sub.accepts(event)) sub.queue.push(event);
+    }
+  }
+}

@@ -1,0 +1,73 @@
+import type { Org, Role } from '../generated/prisma/client.ts';
+import { requireActor } from '../auth/authorize.ts';
+import { builder, NodeRef } from '../graphql/builder.ts';
+import { ActorKindEnum, RoleEnum } from '../graphql/enums.ts';
+import { OrgRef, WorkspaceRef } from '../graphql/refs.ts';
+import { getWorkspace } from '../workspaces/service.ts';
+import { createApiToken, createOrg } from './service.ts';
+
+OrgRef.implement({
+  interfaces: [NodeRef],
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    name: t.exposeString('name'),
+    slug: t.exposeString('slug'),
+  }),
+});
+
+const ViewerRef = builder.objectRef<Record<string, never>>('Viewer').implement({
+  description: 'Who the calling token is',
+  fields: (t) => ({
+    kind: t.field({ type: ActorKindEnum, resolve: (_, __, ctx) => requireActor(ctx.actor).kind }),
+    role: t.field({ type: RoleEnum, nullable: true, resolve: (_, __, ctx) => (ctx.actor?.kind === 'USER' ? ctx.actor.role : null) }),
+    org: t.field({ type: OrgRef, nullable: true, resolve: (_, __, ctx) => (ctx.actor?.orgId ? ctx.loaders.org(ctx.actor.orgId) : null) }),
+    workspace: t.field({
+      type: WorkspaceRef,
+      nullable: true,
+      resolve: (_, __, ctx) => (ctx.actor?.kind === 'WORKSPACE' ? getWorkspace(ctx, ctx.actor.workspaceId) : null),
+    }),
+  }),
+});
+
+builder.queryField('viewer', (t) =>
+  t.field({
+    type: ViewerRef,
+    resolve: (_, __, ctx) => {
+      requireActor(ctx.actor);
+      return {};
+    },
+  }),
+);
+
+const CreateOrgInput = builder.inputType('CreateOrgInput', {
+  fields: (t) => ({ name: t.string({ required: true }), slug: t.string({ required: true }) }),
+});
+
+const CreateApiTokenInput = builder.inputType('CreateApiTokenInput', {
+  fields: (t) => ({
+    orgId: t.id({ description: 'Defaults to the caller’s org; required when the instance admin makes an org token' }),
+    role: t.field({ type: RoleEnum, required: true }),
+    label: t.string(),
+  }),
+});
+
+const ApiTokenPayload = builder.objectRef<{ token: string; role: Role; org: Org | null }>('ApiTokenPayload').implement({
+  fields: (t) => ({
+    token: t.exposeString('token', { description: 'Shown once; only its hash is stored' }),
+    role: t.expose('role', { type: RoleEnum }),
+    org: t.expose('org', { type: OrgRef, nullable: true }),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  createOrg: t.field({
+    type: OrgRef,
+    args: { input: t.arg({ type: CreateOrgInput, required: true }) },
+    resolve: (_, { input }, ctx) => createOrg(ctx, input),
+  }),
+  createApiToken: t.field({
+    type: ApiTokenPayload,
+    args: { input: t.arg({ type: CreateApiTokenInput, required: true }) },
+    resolve: (_, { input }, ctx) => createApiToken(ctx, input),
+  }),
+}));

@@ -1,0 +1,125 @@
+import { spawn } from 'node:child_process';
+import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from '../../shared/logger.ts';
+import { writePluginSettings } from '../../runtime/settings.ts';
+import { ProviderError, type Provider, type ProvisionRequest, type ProvisionResult } from '../provider.ts';
+
+const RUNTIME_ENTRY = path.join(import.meta.dirname, '..', '..', 'runtime', 'main.ts');
+const TSX_LOADER = import.meta.resolve('tsx');
+const INSTANCE_ID = /^lcl_[0-9a-f]{32}$/;
+
+export type LocalProviderOptions = {
+  instancesDir: string;
+  apiUrl: () => string;
+  heartbeatIntervalMs: number;
+  log: Logger;
+};
+
+/**
+ * Starts the bundled runtime as a detached process on this host, one folder per instance under
+ * `DATA_DIR/instances/<instanceId>/` (pid file, log, workspace folder). Detached processes outlive
+ * an API restart and are found again through their pid file, which we trust only when that pid's
+ * environment names the same instance (pids get reused).
+ */
+export class LocalProvider implements Provider {
+  readonly name = 'local';
+  readonly startsRuntime = true;
+  constructor(private readonly opts: LocalProviderOptions) {}
+
+  available() {
+    return true;
+  }
+
+  instanceDir(instanceId: string) {
+    return path.join(this.opts.instancesDir, instanceId);
+  }
+
+  workspaceDir(instanceId: string) {
+    return path.join(this.instanceDir(instanceId), 'workspace');
+  }
+
+  async provision(req: ProvisionRequest): Promise<ProvisionResult> {
+    // Derived from the operation id: a retried provision finds the instance it already started.
+    const instanceId = `lcl_${req.operationId.replace(/^op_/, '')}`;
+    if (this.pidOf(instanceId) !== undefined) return { instanceId, url: null };
+
+    const dir = this.instanceDir(instanceId);
+    const workspaceDir = this.workspaceDir(instanceId);
+    await fs.mkdir(workspaceDir, { recursive: true });
+    await writePluginSettings(workspaceDir, req.plugins);
+
+    const token = await req.workspaceToken();
+    const logFd = openSync(path.join(dir, 'runtime.log'), 'a');
+    try {
+      const child = spawn(process.execPath, ['--import', TSX_LOADER, RUNTIME_ENTRY], {
+        cwd: workspaceDir,
+        detached: true, // its own process group: it survives the API and its signals
+        stdio: ['ignore', logFd, logFd],
+        // Only what the runtime needs: never the API's own environment (database URL, tokens).
+        env: {
+          PATH: process.env.PATH ?? '/usr/bin:/bin',
+          NODE_ENV: process.env.NODE_ENV ?? 'production',
+          TRELLIS_API_URL: this.opts.apiUrl(),
+          TRELLIS_WORKSPACE_TOKEN: token,
+          TRELLIS_INSTANCE_ID: instanceId,
+          TRELLIS_WORKSPACE_ID: req.workspace.id,
+          TRELLIS_WORKSPACE_DIR: workspaceDir,
+          TRELLIS_HEARTBEAT_INTERVAL_MS: String(this.opts.heartbeatIntervalMs),
+          TRELLIS_MODEL: req.model ?? '',
+        },
+      });
+      const pid = await new Promise<number>((resolve, reject) => {
+        child.once('spawn', () => resolve(child.pid!));
+        child.once('error', (err) => reject(new ProviderError(`could not start the local runtime: ${err.message}`, true)));
+      });
+      child.unref();
+      await fs.writeFile(path.join(dir, 'runtime.pid'), String(pid));
+      this.opts.log.info({ instanceId, pid, workspaceId: req.workspace.id }, 'started local runtime');
+      return { instanceId, url: null };
+    } finally {
+      closeSync(logFd);
+    }
+  }
+
+  async stop(instanceId: string): Promise<void> {
+    const pid = this.pidOf(instanceId);
+    if (pid === undefined) return;
+    try {
+      process.kill(-pid, 'SIGTERM'); // the whole group: the runtime and anything it started
+    } catch {
+      return;
+    }
+    const deadline = Date.now() + 10_000;
+    while (this.pidOf(instanceId) !== undefined) {
+      if (Date.now() > deadline) {
+        try { process.kill(-pid, 'SIGKILL'); } catch { /* already gone */ }
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await fs.rm(path.join(this.instanceDir(instanceId), 'runtime.pid'), { force: true });
+  }
+
+  async isRunning(instanceIds: readonly string[]): Promise<Map<string, boolean>> {
+    return new Map(instanceIds.map((id) => [id, this.pidOf(id) !== undefined]));
+  }
+
+  /** The pid of the live runtime of `instanceId`, or undefined when there is none. */
+  pidOf(instanceId: string): number | undefined {
+    if (!INSTANCE_ID.test(instanceId)) return undefined;
+    const pidFile = path.join(this.instanceDir(instanceId), 'runtime.pid');
+    if (!existsSync(pidFile)) return undefined;
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    if (!Number.isInteger(pid) || pid <= 0) return undefined;
+    try {
+      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (/\) Z /.test(stat)) return undefined;
+      return environ.includes(`TRELLIS_INSTANCE_ID=${instanceId}`) ? pid : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}

@@ -1,0 +1,34 @@
+import type { Workspace } from '../generated/prisma/client.ts';
+
+/**
+ * A compute provider. Every call is idempotent: `provision` with the same operation id returns
+ * the same instance instead of starting a second one, and `stop` of a gone instance succeeds.
+ */
+export interface Provider {
+  readonly name: string;
+  available(): boolean;
+  /** Whether Trellis mints a workspace token and hands it to the runtime it starts. */
+  readonly startsRuntime: boolean;
+  provision(req: ProvisionRequest): Promise<ProvisionResult>;
+  stop(instanceId: string): Promise<void>;
+  /** Batched: one answer per id. An id missing from the map is unknown (treat as not proven gone). */
+  isRunning(instanceIds: readonly string[]): Promise<Map<string, boolean>>;
+}
+
+export type ProvisionRequest = {
+  workspace: Pick<Workspace, 'id' | 'orgId' | 'name' | 'kind'>;
+  operationId: string;
+  /** Mints the token the runtime authenticates with; called only when a runtime is really started. */
+  workspaceToken: () => Promise<string>;
+  plugins: { name: string; source: string }[];
+  model: string | null;
+};
+
+export type ProvisionResult = { instanceId: string | null; url: string | null };
+
+/** A provider failure whose message a person can act on (no stack, no secrets). */
+export class ProviderError extends Error {
+  constructor(message: string, readonly retryable: boolean) {
+    super(message);
+  }
+}

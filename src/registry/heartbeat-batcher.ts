@@ -1,0 +1,106 @@
+import type pg from 'pg';
+import type { Workspace } from '../generated/prisma/client.ts';
+import { statusesUnchangedBy } from '../workspaces/lifecycle.ts';
+
+export type FastHeartbeat = {
+  workspaceId: string;
+  /** undefined: omitted (keep the last model); '' reports none. */
+  model: string | undefined;
+  mcpServerPresent: boolean;
+  loadedMcpTools: string[] | undefined;
+  activeTurn: boolean;
+  error: string | undefined;
+};
+
+/** Statuses a heartbeat leaves as they are, from the lifecycle table (not restated here). */
+const UNCHANGED_CLEAN = statusesUnchangedBy('CHECK_IN');
+const UNCHANGED_ERROR = statusesUnchangedBy('CHECK_IN_ERROR');
+
+/**
+ * The heartbeat hot path. Concurrent heartbeats are coalesced into one UPDATE … RETURNING (one
+ * statement for the whole batch), and a heartbeat only takes this lane when it cannot change the
+ * workspace's status: the WHERE clause re-checks that under the row lock. A heartbeat whose row
+ * is not returned needs a transition and goes to the slow path (a transaction with activity).
+ */
+const SQL = `
+UPDATE "Workspace" AS w SET
+  "lastHeartbeatAt" = now(),
+  "model" = CASE WHEN v.model_given THEN NULLIF(v.model, '') ELSE w."model" END,
+  "mcpServerPresent" = v.mcp,
+  "loadedMcpTools" = CASE WHEN v.tools IS NULL THEN w."loadedMcpTools" ELSE ARRAY(SELECT jsonb_array_elements_text(v.tools)) END,
+  "activeTurn" = v.active_turn,
+  "lastSampleError" = COALESCE(v.error, w."lastSampleError")
+FROM jsonb_to_recordset($1::jsonb) AS v(id text, model text, model_given boolean, mcp boolean, tools jsonb, active_turn boolean, error text)
+WHERE w.id = v.id
+  AND w.status::text = ANY(CASE WHEN v.error IS NULL THEN $2::text[] ELSE $3::text[] END)
+  -- a PLATFORM workspace failing a gate (CONTRACT §5) needs the slow path's fail-closed transition
+  AND (w.kind = 'STANDARD' OR (v.mcp AND COALESCE(CASE WHEN v.model_given THEN NULLIF(v.model, '') ELSE w."model" END, '') <> ''))
+RETURNING w.*`;
+
+type Pending = { hb: FastHeartbeat; resolve: (w: Workspace | undefined) => void; reject: (e: unknown) => void };
+
+export class HeartbeatBatcher {
+  private queue: Pending[] = [];
+  private inFlight = 0;
+  private scheduled = false;
+
+  constructor(private readonly pool: pg.Pool, private readonly opts: { maxBatch?: number; maxInFlight?: number } = {}) {}
+
+  /** Resolves with the updated row, or undefined when the heartbeat needs the slow path. */
+  submit(hb: FastHeartbeat): Promise<Workspace | undefined> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ hb, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule() {
+    if (this.scheduled || this.queue.length === 0 || this.inFlight >= (this.opts.maxInFlight ?? 2)) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.flush();
+    });
+  }
+
+  private async flush() {
+    const batch = this.takeBatch();
+    if (batch.length === 0) return;
+    this.inFlight++;
+    try {
+      const rows = JSON.stringify(batch.map(({ hb }) => ({
+        id: hb.workspaceId,
+        model: hb.model ?? null,
+        model_given: hb.model !== undefined,
+        mcp: hb.mcpServerPresent,
+        tools: hb.loadedMcpTools ?? null,
+        active_turn: hb.activeTurn,
+        error: hb.error ?? null,
+      })));
+      const result = await this.pool.query<Workspace>({ name: 'heartbeat-fast-path', text: SQL, values: [rows, UNCHANGED_CLEAN, UNCHANGED_ERROR] });
+      const byId = new Map(result.rows.map((w) => [w.id, w]));
+      for (const p of batch) p.resolve(byId.get(p.hb.workspaceId));
+    } catch (err) {
+      for (const p of batch) p.reject(err);
+    } finally {
+      this.inFlight--;
+      this.schedule();
+    }
+  }
+
+  /** Up to maxBatch heartbeats, at most one per workspace (a row joins its update once). */
+  private takeBatch(): Pending[] {
+    const max = this.opts.maxBatch ?? 500;
+    const batch: Pending[] = [];
+    const rest: Pending[] = [];
+    const seen = new Set<string>();
+    for (const p of this.queue) {
+      if (batch.length < max && !seen.has(p.hb.workspaceId)) {
+        seen.add(p.hb.workspaceId);
+        batch.push(p);
+      } else rest.push(p);
+    }
+    this.queue = rest;
+    return batch;
+  }
+}

@@ -1,0 +1,48 @@
+import { builder } from '../graphql/builder.ts';
+import { WorkspaceRef } from '../graphql/refs.ts';
+import { heartbeat, register, type RegistryResult } from './service.ts';
+
+const RegisterInput = builder.inputType('RegisterInput', {
+  fields: (t) => ({
+    instanceId: t.string(),
+    url: t.string(),
+    runtimeVersion: t.string(),
+    model: t.string(),
+    mcpServerPresent: t.boolean({ required: true }),
+    loadedMcpTools: t.stringList(),
+  }),
+});
+
+const HeartbeatInput = builder.inputType('HeartbeatInput', {
+  fields: (t) => ({
+    model: t.string({ description: 'Omit to keep the model last reported; an empty string reports none' }),
+    mcpServerPresent: t.boolean({ required: true }),
+    loadedMcpTools: t.stringList(),
+    activeTurn: t.boolean({ required: true }),
+    error: t.string(),
+  }),
+});
+
+const RegistryPayload = builder.objectRef<RegistryResult>('RegistryPayload').implement({
+  fields: (t) => ({
+    workspace: t.field({ type: WorkspaceRef, resolve: (r) => r.workspace }),
+    accepted: t.exposeBoolean('accepted'),
+    reason: t.exposeString('reason', { nullable: true }),
+    restartPending: t.exposeBoolean('restartPending'),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  registerWorkspace: t.field({
+    type: RegistryPayload,
+    description: 'Called by a workspace runtime (workspace token) when it starts',
+    args: { input: t.arg({ type: RegisterInput, required: true }) },
+    resolve: (_, { input }, ctx) => register(ctx, input),
+  }),
+  heartbeat: t.field({
+    type: RegistryPayload,
+    description: 'Called by a workspace runtime (workspace token) every TRELLIS_HEARTBEAT_INTERVAL_MS',
+    args: { input: t.arg({ type: HeartbeatInput, required: true }) },
+    resolve: (_, { input }, ctx) => heartbeat(ctx, input),
+  }),
+}));

@@ -1,0 +1,114 @@
+import { z } from 'zod';
+import type { Ctx } from '../app/context.ts';
+import type { WorkspaceActor } from '../auth/actor.ts';
+import { requireActor } from '../auth/authorize.ts';
+import type { Prisma, Workspace } from '../generated/prisma/client.ts';
+import { appendActivity } from '../activity/append.ts';
+import { AppError } from '../shared/errors.ts';
+import { longText, parseInput, text } from '../shared/validate.ts';
+import { applyTransition } from '../workspaces/transition.ts';
+
+export type RegistryResult = { workspace: Workspace; accepted: boolean; reason: string | null; restartPending: boolean };
+
+const tools = z.array(text(200)).max(500, 'at most 500 tools').nullish();
+
+const registerInput = z.object({
+  instanceId: text(200).nullish(),
+  url: z.string().url().max(2000).nullish(),
+  runtimeVersion: text(100).nullish(),
+  model: z.string().max(200).nullish(),
+  mcpServerPresent: z.boolean(),
+  loadedMcpTools: tools,
+});
+
+const heartbeatInput = z.object({
+  model: z.string().max(200).nullish(),
+  mcpServerPresent: z.boolean(),
+  loadedMcpTools: tools,
+  activeTurn: z.boolean(),
+  error: longText(4000).nullish(),
+});
+
+type CheckIn = {
+  model: string | undefined;
+  mcpServerPresent: boolean;
+  loadedMcpTools: string[] | undefined;
+  activeTurn: boolean | undefined;
+  error: string | undefined;
+  register?: { instanceId: string | undefined; url: string | undefined; runtimeVersion: string | undefined };
+};
+
+function requireWorkspaceActor(ctx: Ctx): WorkspaceActor {
+  const actor = requireActor(ctx.actor);
+  if (actor.kind !== 'WORKSPACE') throw new AppError('FORBIDDEN', 'only a workspace token may register or heartbeat');
+  return actor;
+}
+
+export async function heartbeat(ctx: Ctx, input: unknown): Promise<RegistryResult> {
+  const actor = requireWorkspaceActor(ctx);
+  const hb = parseInput(heartbeatInput, input);
+  const checkIn: CheckIn = {
+    model: hb.model ?? undefined,
+    mcpServerPresent: hb.mcpServerPresent,
+    loadedMcpTools: hb.loadedMcpTools ?? undefined,
+    activeTurn: hb.activeTurn,
+    error: hb.error?.trim() || undefined,
+  };
+  const fast = await ctx.heartbeats.submit({ workspaceId: actor.workspaceId, ...checkIn, activeTurn: hb.activeTurn });
+  if (fast) return { workspace: fast, accepted: true, reason: null, restartPending: fast.restartPending };
+  return checkInWithTransition(ctx, actor, checkIn);
+}
+
+export async function register(ctx: Ctx, input: unknown): Promise<RegistryResult> {
+  const actor = requireWorkspaceActor(ctx);
+  const r = parseInput(registerInput, input);
+  return checkInWithTransition(ctx, actor, {
+    model: r.model ?? undefined,
+    mcpServerPresent: r.mcpServerPresent,
+    loadedMcpTools: r.loadedMcpTools ?? undefined,
+    activeTurn: undefined,
+    error: undefined,
+    register: { instanceId: r.instanceId ?? undefined, url: r.url ?? undefined, runtimeVersion: r.runtimeVersion ?? undefined },
+  });
+}
+
+/**
+ * The slow path: a transaction that locks the row, asks the lifecycle table, and writes the
+ * sample, the status change and its activity together.
+ */
+async function checkInWithTransition(ctx: Ctx, actor: WorkspaceActor, c: CheckIn): Promise<RegistryResult> {
+  const now = ctx.clock.now();
+  return ctx.db.prisma.$transaction(async (tx) => {
+    const locked = await tx.$queryRaw<Workspace[]>`SELECT * FROM "Workspace" WHERE id = ${actor.workspaceId} FOR UPDATE`;
+    const ws = locked[0];
+    if (!ws) throw new AppError('NOT_FOUND', 'workspace not found');
+
+    const sample: Prisma.WorkspaceUpdateManyMutationInput = {
+      lastHeartbeatAt: now,
+      mcpServerPresent: c.mcpServerPresent,
+      ...(c.model !== undefined ? { model: c.model === '' ? null : c.model } : {}),
+      ...(c.loadedMcpTools !== undefined ? { loadedMcpTools: c.loadedMcpTools } : {}),
+      ...(c.activeTurn !== undefined ? { activeTurn: c.activeTurn } : {}),
+      ...(c.register?.instanceId !== undefined ? { instanceId: c.register.instanceId } : {}),
+      ...(c.register?.url !== undefined ? { url: c.register.url } : {}),
+      ...(c.register?.runtimeVersion !== undefined ? { runtimeVersion: c.register.runtimeVersion } : {}),
+    };
+    const event = c.error ? 'CHECK_IN_ERROR' : 'CHECK_IN';
+    const outcome = await applyTransition(tx, {
+      workspaceId: ws.id, orgId: ws.orgId, from: ws.status, event,
+      reason: c.register ? 'REGISTERED' : c.error ? 'HEARTBEAT_ERROR' : 'HEARTBEAT',
+      actorKind: 'WORKSPACE', actorId: actor.workspaceId, now,
+      set: { ...sample, lastSampleError: c.error ?? (ws.status === 'DEGRADED' || ws.status === 'ONLINE' ? ws.lastSampleError : null) },
+    });
+    if (outcome.kind === 'refused') {
+      // e.g. a STOPPED workspace's runtime still calling: record that we heard it, change nothing.
+      await tx.workspace.update({ where: { id: ws.id }, data: { lastHeartbeatAt: now } });
+      const current = await tx.workspace.findUniqueOrThrow({ where: { id: ws.id } });
+      return { workspace: current, accepted: false, reason: `WORKSPACE_${ws.status}`, restartPending: current.restartPending };
+    }
+    if (outcome.kind === 'lost') throw new Error('workspace row changed under its lock'); // cannot happen: we hold FOR UPDATE
+    const current = await tx.workspace.findUniqueOrThrow({ where: { id: ws.id } });
+    if (outcome.kind === 'changed') await appendActivity(tx, [outcome.activity]);
+    return { workspace: current, accepted: true, reason: null, restartPending: current.restartPending };
+  });
+}

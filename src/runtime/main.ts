@@ -1,0 +1,122 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { MANAGEMENT_MCP_SERVER, readPluginSettings } from './settings.ts';
+
+/**
+ * The bundled workspace runtime (what the `local` provider starts; also `npm run runtime`).
+ * It registers, then heartbeats every TRELLIS_HEARTBEAT_INTERVAL_MS, and keeps retrying while
+ * the API is away. Files in `<workspace>/.trellis/` let an operator (or a test) steer what it
+ * reports: `settings.json` (plugins → mcpServerPresent), `active-turn` (present → activeTurn),
+ * `error` (its text → heartbeat error).
+ */
+const env = process.env;
+const apiUrl = required('TRELLIS_API_URL');
+const token = required('TRELLIS_WORKSPACE_TOKEN');
+const instanceId = env.TRELLIS_INSTANCE_ID || undefined;
+const intervalMs = Number(env.TRELLIS_HEARTBEAT_INTERVAL_MS || 15_000);
+const workspaceDir = path.resolve(env.TRELLIS_WORKSPACE_DIR || process.cwd());
+const model = env.TRELLIS_MODEL ?? '';
+const RUNTIME_VERSION = '0.1.0';
+
+let stopping = false;
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    stopping = true;
+    log('info', `received ${signal}, exiting`);
+    process.exit(0);
+  });
+}
+
+function required(name: string): string {
+  const value = env[name];
+  if (!value) {
+    process.stderr.write(`${name} is required\n`);
+    process.exit(2);
+  }
+  return value;
+}
+
+function log(level: 'info' | 'warn' | 'error', msg: string, extra: Record<string, unknown> = {}) {
+  process.stdout.write(JSON.stringify({ time: new Date().toISOString(), level, instanceId, msg, ...extra }) + '\n');
+}
+
+type Sample = { mcpServerPresent: boolean; loadedMcpTools: string[]; activeTurn: boolean; error: string | undefined };
+
+async function sample(): Promise<Sample> {
+  const settings = await readPluginSettings(workspaceDir);
+  const servers = Object.keys(settings?.mcpServers ?? {});
+  const activeTurn = await fs.access(path.join(workspaceDir, '.trellis', 'active-turn')).then(() => true, () => false);
+  const error = await fs.readFile(path.join(workspaceDir, '.trellis', 'error'), 'utf8').then((t) => t.trim() || undefined, () => undefined);
+  return { mcpServerPresent: servers.includes(MANAGEMENT_MCP_SERVER), loadedMcpTools: servers, activeTurn, error };
+}
+
+type Registry = { accepted: boolean; reason: string | null; restartPending: boolean; workspace: { status: string } };
+
+class FatalError extends Error {}
+
+async function call(query: string, input: unknown): Promise<Registry> {
+  const res = await fetch(apiUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query, variables: { input } }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  const body = (await res.json()) as { data?: Record<string, Registry>; errors?: { message: string; extensions?: { code?: string } }[] };
+  const err = body.errors?.[0];
+  if (err) {
+    if (err.extensions?.code === 'UNAUTHENTICATED') throw new FatalError(`token rejected: ${err.message}`);
+    throw new Error(`${err.extensions?.code ?? 'ERROR'}: ${err.message}`);
+  }
+  return Object.values(body.data ?? {})[0]!;
+}
+
+const RESULT = 'accepted reason restartPending workspace { status }';
+const REGISTER = `mutation Register($input: RegisterInput!) { registerWorkspace(input: $input) { ${RESULT} } }`;
+const HEARTBEAT = `mutation Heartbeat($input: HeartbeatInput!) { heartbeat(input: $input) { ${RESULT} } }`;
+
+async function register(): Promise<void> {
+  let delay = 250;
+  while (!stopping) {
+    try {
+      const s = await sample();
+      const result = await call(REGISTER, {
+        instanceId, runtimeVersion: RUNTIME_VERSION, model, mcpServerPresent: s.mcpServerPresent, loadedMcpTools: s.loadedMcpTools,
+      });
+      log('info', 'registered', { status: result.workspace.status, accepted: result.accepted, reason: result.reason });
+      return;
+    } catch (err) {
+      if (err instanceof FatalError) throw err;
+      log('warn', 'register failed; retrying', { error: (err as Error).message, retryInMs: delay });
+      await sleep(delay);
+      delay = Math.min(delay * 2, intervalMs);
+    }
+  }
+}
+
+async function heartbeatLoop(): Promise<void> {
+  let lastStatus: string | undefined;
+  while (!stopping) {
+    await sleep(intervalMs);
+    try {
+      const s = await sample();
+      const result = await call(HEARTBEAT, { model, ...s, error: s.error ?? null });
+      if (result.workspace.status !== lastStatus) {
+        log('info', 'status', { status: result.workspace.status, accepted: result.accepted, reason: result.reason });
+        lastStatus = result.workspace.status;
+      }
+    } catch (err) {
+      if (err instanceof FatalError) throw err;
+      log('warn', 'heartbeat failed; will retry', { error: (err as Error).message });
+    }
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+try {
+  await register();
+  await heartbeatLoop();
+} catch (err) {
+  log('error', 'runtime stopping', { error: (err as Error).message });
+  process.exit(1);
+}

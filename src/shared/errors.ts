@@ -1,0 +1,30 @@
+import { GraphQLError } from 'graphql';
+
+/** The error codes of CONTRACT §4: every failure a client sees carries one of these. */
+export type ErrorCode =
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'NOT_FOUND'
+  | 'BAD_USER_INPUT'
+  | 'ALREADY_SWITCHING'
+  | 'CONFLICT'
+  | 'PROVIDER_UNAVAILABLE'
+  | 'RATE_LIMITED'
+  | 'INTERNAL';
+
+export const ERROR_CODES: ReadonlySet<string> = new Set<ErrorCode>([
+  'UNAUTHENTICATED', 'FORBIDDEN', 'NOT_FOUND', 'BAD_USER_INPUT', 'ALREADY_SWITCHING', 'CONFLICT',
+  'PROVIDER_UNAVAILABLE', 'RATE_LIMITED', 'INTERNAL',
+]);
+
+/** A domain error: its message is safe to show the caller, and it maps to `extensions.code`. */
+export class AppError extends GraphQLError {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}) {
+    super(message, { extensions: { ...extensions, code } });
+    this.code = code;
+  }
+}
+
+export const notFound = (what: string) => new AppError('NOT_FOUND', `${what} not found`);
+export const forbidden = (why = 'not allowed') => new AppError('FORBIDDEN', why);
