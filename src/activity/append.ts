@@ -26,10 +26,16 @@ const ACTIVITY_ORDER_LOCK = 7_310_001;
 /**
  * Appends entries to the activity log and announces them on commit. Call it as the LAST step of
  * a transaction: it holds a global lock until commit, so nothing slow may follow it.
+ *
+ * Deadlock rule: while waiting for that lock a transaction may hold row locks, and the holder's
+ * INSERT takes FOR KEY SHARE on the parent org and workspace rows (foreign keys). So rows that
+ * are written before an append must be locked with FOR NO KEY UPDATE (what a plain UPDATE
+ * takes), never FOR UPDATE; a transaction that must take key-level locks (deleting a workspace)
+ * takes this lock first, through `lockActivityOrder`.
  */
 export async function appendActivity(tx: Tx, entries: ActivityEntry[]): Promise<string[]> {
   if (entries.length === 0) return [];
-  await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ACTIVITY_ORDER_LOCK}::bigint)`;
+  await lockActivityOrder(tx);
   const rows = await tx.activity.createManyAndReturn({
     data: entries.map((e) => ({
       orgId: e.orgId,
@@ -47,4 +53,8 @@ export async function appendActivity(tx: Tx, entries: ActivityEntry[]): Promise<
   const ids = rows.map((r) => r.id.toString());
   await tx.$executeRaw`SELECT pg_notify(${ACTIVITY_CHANNEL}, ${JSON.stringify({ last: ids[ids.length - 1] })})`;
   return ids;
+}
+
+export async function lockActivityOrder(tx: Tx): Promise<void> {
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ACTIVITY_ORDER_LOCK}::bigint)`;
 }

@@ -20,7 +20,7 @@ export async function sweepStaleHeartbeats(svc: Services): Promise<number> {
            AND "lastHeartbeatAt" < now() - make_interval(secs => ${staleMs / 1000}::float8)
          ORDER BY "lastHeartbeatAt"
          LIMIT 1000
-         FOR UPDATE SKIP LOCKED)
+         FOR NO KEY UPDATE SKIP LOCKED)
       UPDATE "Workspace" w SET status = 'OFFLINE', "updatedAt" = now()
         FROM stale WHERE w.id = stale.id AND w.status = stale.status
       RETURNING w.id, w."orgId", stale.status AS "from", w."lastHeartbeatAt"`;

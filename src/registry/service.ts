@@ -79,7 +79,7 @@ export async function register(ctx: Ctx, input: unknown): Promise<RegistryResult
 async function checkInWithTransition(ctx: Ctx, actor: WorkspaceActor, c: CheckIn): Promise<RegistryResult> {
   const now = ctx.clock.now();
   return ctx.db.prisma.$transaction(async (tx) => {
-    const locked = await tx.$queryRaw<Workspace[]>`SELECT * FROM "Workspace" WHERE id = ${actor.workspaceId} FOR UPDATE`;
+    const locked = await tx.$queryRaw<Workspace[]>`SELECT * FROM "Workspace" WHERE id = ${actor.workspaceId} FOR NO KEY UPDATE`;
     const ws = locked[0];
     if (!ws) throw new AppError('NOT_FOUND', 'workspace not found');
 

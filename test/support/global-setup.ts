@@ -1,0 +1,57 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import type { TestProject } from 'vitest/node';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../src/db/embedded-postgres.ts';
+import { migrate } from '../../src/db/migrate.ts';
+import { createLogger } from '../../src/shared/logger.ts';
+
+/**
+ * One real PostgreSQL for the whole run: DATABASE_URL when set, else an embedded one. A template
+ * database gets every migration once; each test file then clones it (CREATE DATABASE … TEMPLATE),
+ * so files run in parallel on isolated databases.
+ */
+declare module 'vitest' {
+  export interface ProvidedContext {
+    adminUrl: string;
+    templateDb: string;
+    dbPrefix: string;
+  }
+}
+
+export default async function setup(project: TestProject) {
+  process.umask(0o022);
+  const log = createLogger('warn');
+  let embedded: EmbeddedPostgres | undefined;
+  let tmp: string | undefined;
+  let adminUrl = process.env.DATABASE_URL;
+  if (!adminUrl) {
+    tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-test-pg-'));
+    embedded = await startEmbeddedPostgres({ dir: tmp, log, fast: true });
+    adminUrl = embedded.url;
+  }
+  const templateDb = `trellis_tpl_${process.pid}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${templateDb}`);
+  await admin.query(`CREATE DATABASE ${templateDb}`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${templateDb}`;
+  const pool = new pg.Pool({ connectionString: url.toString() });
+  pool.on('error', () => undefined);
+  await migrate(pool, log);
+  await pool.end();
+
+  project.provide('adminUrl', adminUrl);
+  project.provide('templateDb', templateDb);
+  project.provide('dbPrefix', `trellis_t_${process.pid}_`);
+
+  return async () => {
+    const leftovers = await admin.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE 'trellis_t_${process.pid}_%' OR datname = $1`, [templateDb]);
+    for (const { datname } of leftovers.rows) await admin.query(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`).catch(() => undefined);
+    await admin.end();
+    await embedded?.stop();
+    if (tmp) await fs.rm(tmp, { recursive: true, force: true });
+  };
+}

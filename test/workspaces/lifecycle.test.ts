@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import type { WorkspaceStatus } from '../../src/generated/prisma/enums.ts';
+import { ALL_STATUSES, statusesUnchangedBy, transition, type LifecycleEvent } from '../../src/workspaces/lifecycle.ts';
+
+/** CONTRACT §5 restated independently: [from, event, to | 'refused']. */
+const EXPECTED: [WorkspaceStatus, LifecycleEvent, WorkspaceStatus | 'refused'][] = [];
+const row = (from: WorkspaceStatus, event: LifecycleEvent, to: WorkspaceStatus | 'refused') => EXPECTED.push([from, event, to]);
+
+for (const s of ALL_STATUSES) {
+  row(s, 'GATE_FAILED', 'FAILED'); // any → FAILED (fail-closed)
+  row(s, 'STOP', s === 'PROVISIONING' ? 'refused' : 'STOPPED'); // any but PROVISIONING
+  row(s, 'PROVISION_FAILED', s === 'PROVISIONING' ? 'FAILED' : 'refused');
+  row(s, 'STALE', s === 'ONLINE' || s === 'DEGRADED' ? 'OFFLINE' : 'refused');
+  row(s, 'INSTANCE_GONE', s === 'ONLINE' || s === 'DEGRADED' ? 'OFFLINE' : 'refused');
+  row(s, 'PROVISION', s === 'PROVISIONING' ? 'refused' : 'PROVISIONING');
+}
+row('PROVISIONING', 'CHECK_IN', 'ONLINE');
+row('OFFLINE', 'CHECK_IN', 'ONLINE');
+row('FAILED', 'CHECK_IN', 'ONLINE');
+row('ONLINE', 'CHECK_IN', 'ONLINE');
+row('DEGRADED', 'CHECK_IN', 'ONLINE');
+row('STOPPED', 'CHECK_IN', 'refused');
+row('PROVISIONING', 'CHECK_IN_ERROR', 'ONLINE');
+row('OFFLINE', 'CHECK_IN_ERROR', 'ONLINE');
+row('FAILED', 'CHECK_IN_ERROR', 'ONLINE');
+row('ONLINE', 'CHECK_IN_ERROR', 'DEGRADED');
+row('DEGRADED', 'CHECK_IN_ERROR', 'DEGRADED');
+row('STOPPED', 'CHECK_IN_ERROR', 'refused');
+
+describe('workspace lifecycle table', () => {
+  it('covers every status × event pair exactly once', () => {
+    const events = new Set(EXPECTED.map(([, e]) => e));
+    expect(EXPECTED).toHaveLength(ALL_STATUSES.length * events.size);
+  });
+
+  it.each(EXPECTED)('%s + %s → %s', (from, event, to) => {
+    expect(transition(from, event) ?? 'refused').toBe(to);
+  });
+
+  it('derives the heartbeat fast lane from the table: only statuses a heartbeat leaves as they are', () => {
+    expect(statusesUnchangedBy('CHECK_IN')).toEqual(['ONLINE']);
+    expect(statusesUnchangedBy('CHECK_IN_ERROR')).toEqual(['DEGRADED']);
+  });
+});
