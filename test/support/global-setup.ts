@@ -40,6 +40,7 @@ export default async function setup(project: TestProject) {
   url.pathname = `/${templateDb}`;
   const pool = new pg.Pool({ connectionString: url.toString() });
   pool.on('error', () => undefined);
+  pool.on('connect', (c) => c.on('error', () => undefined));
   await migrate(pool, log);
   await pool.end();
 
