@@ -16,11 +16,10 @@ try {
 process.umask(0o022); // the embedded PostgreSQL's OS user must be able to read what we create
 const log = createLogger(config.logLevel);
 
-const trellis = await startTrellis(config, { log }).catch((err: Error) => {
-  log.fatal({ err }, 'Trellis failed to start');
-  process.exit(1);
-});
-
+// Signals are handled from the very start: a SIGTERM/SIGINT that arrives while we start up lets
+// the start finish (or fail) and then stops cleanly, instead of killing the process and leaving
+// an embedded PostgreSQL running behind it.
+const starting = startTrellis(config, { log });
 let stopping = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => {
@@ -28,11 +27,18 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     stopping = true;
     log.info({ signal }, 'stopping');
     const force = setTimeout(() => process.exit(1), 20_000);
-    trellis.stop().then(() => {
-      clearTimeout(force);
-      log.info('stopped');
-      log.flush();
-      process.exit(0);
-    });
+    starting
+      .then((trellis) => trellis.stop(), () => undefined) // a failed start already cleaned up (and exits 1 below)
+      .then(() => {
+        clearTimeout(force);
+        log.info('stopped');
+        log.flush();
+        process.exit(0);
+      });
   });
 }
+
+await starting.catch((err: Error) => {
+  log.fatal({ err }, 'Trellis failed to start');
+  process.exit(1);
+});

@@ -187,4 +187,19 @@ describe('the real entry point as a process', () => {
     await createOrg(api, token);
     await stopCleanly(api, dir);
   });
+
+  it('a SIGTERM during start-up (embedded PostgreSQL already up) still stops cleanly and leaves no server behind', async () => {
+    const dir = await dataDir();
+    const port = await freePort();
+    const token = newToken();
+    const env = { DATA_DIR: dir, TRELLIS_BOOTSTRAP_TOKEN: token, TRELLIS_HEARTBEAT_INTERVAL_MS: String(HEARTBEAT_MS) };
+
+    // the log line right after the database came up, before migrations and the HTTP server
+    let api = await spawnTrellis({ port, env, until: 'embedded PostgreSQL running' });
+    await stopCleanly(api, dir);
+
+    api = await spawnTrellis({ port, env });
+    await createOrg(api, token);
+    await stopCleanly(api, dir);
+  });
 });

@@ -40,10 +40,11 @@ export function trellisEnv(vars: Record<string, string | undefined>): NodeJS.Pro
 }
 
 /**
- * Starts `node --import tsx src/main.ts` and resolves once it printed its ready line. Rejects if
- * the process exits first, or after `timeoutMs` (the process is then killed).
+ * Starts `node --import tsx src/main.ts` and resolves once it printed its ready line (or, with
+ * `until`, the first stdout line containing that text). Rejects if the process exits first, or
+ * after `timeoutMs` (the process is then killed).
  */
-export async function spawnTrellis(opts: { port: number; env: Record<string, string | undefined>; timeoutMs?: number }): Promise<TrellisProcess> {
+export async function spawnTrellis(opts: { port: number; env: Record<string, string | undefined>; until?: string; timeoutMs?: number }): Promise<TrellisProcess> {
   const host = '127.0.0.1';
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
@@ -68,14 +69,14 @@ export async function spawnTrellis(opts: { port: number; env: Record<string, str
     const lines = createInterface({ input: child.stdout! });
     lines.on('line', (line) => {
       stdout.push(line);
-      if (line === readyLine) resolve();
+      if (opts.until === undefined ? line === readyLine : line.includes(opts.until)) resolve();
     });
-    void exited.then((e) => reject(new Error(`Trellis exited before it was ready (${JSON.stringify(e)})\nstdout:\n${stdout.join('\n')}\nstderr:\n${stderr}`)));
+    void exited.then((e) => reject(new Error(`Trellis exited before it printed ${JSON.stringify(opts.until ?? readyLine)} (${JSON.stringify(e)})\nstdout:\n${stdout.join('\n')}\nstderr:\n${stderr}`)));
   });
   const timeoutMs = opts.timeoutMs ?? 45_000;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Trellis printed no ready line within ${timeoutMs} ms\nstdout:\n${stdout.join('\n')}\nstderr:\n${stderr}`)), timeoutMs);
+    timer = setTimeout(() => reject(new Error(`Trellis printed no ${JSON.stringify(opts.until ?? readyLine)} within ${timeoutMs} ms\nstdout:\n${stdout.join('\n')}\nstderr:\n${stderr}`)), timeoutMs);
   });
   try {
     await Promise.race([ready, timeout]);
