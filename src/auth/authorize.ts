@@ -37,13 +37,14 @@ export function can(actor: Actor, permission: Permission, orgId: string): boolea
 }
 
 /**
- * Throws unless `actor` holds `permission` in `orgId`. An actor that cannot even read the org
- * gets NOT_FOUND (`what` names the thing looked up); one that can read but not act, FORBIDDEN.
+ * Throws unless `actor` holds `permission` in `orgId`. An actor of another org gets NOT_FOUND
+ * (`what` names the thing looked up); one of this org that may not act (a STANDARD workspace
+ * included: it knows its own org), FORBIDDEN.
  */
 export function authorize(actor: Actor, permission: Permission, orgId: string, what: string): void {
   const grants = grantsIn(actor, orgId);
-  if (!grants) throw new AppError('NOT_FOUND', `${what} not found`);
-  if (!grants.has(permission)) throw new AppError('FORBIDDEN', `your token may not ${describe(permission)}`);
+  if (!grants && actor.orgId !== orgId) throw new AppError('NOT_FOUND', `${what} not found`);
+  if (!grants?.has(permission)) throw new AppError('FORBIDDEN', `your token may not ${describe(permission)}`);
 }
 
 /** The org an org-scoped read is confined to; undefined means every org (instance admin). */

@@ -11,18 +11,22 @@ import { applyTransition } from '../workspaces/transition.ts';
 export type RegistryResult = { workspace: Workspace; accepted: boolean; reason: string | null; restartPending: boolean };
 
 const tools = z.array(text(200)).max(500, 'at most 500 tools').nullish();
+/** A model name; an empty string reports none. */
+const model = z.union([z.literal(''), text(200)]);
+/** Where the runtime is reachable: an http(s) URL, one line, nothing a browser would run. */
+const runtimeUrl = text(2000).pipe(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }));
 
 const registerInput = z.object({
   instanceId: text(200).nullish(),
-  url: z.string().url().max(2000).nullish(),
+  url: runtimeUrl.nullish(),
   runtimeVersion: text(100).nullish(),
-  model: z.string().max(200).nullish(),
+  model: model.nullish(),
   mcpServerPresent: z.boolean(),
   loadedMcpTools: tools,
 });
 
 const heartbeatInput = z.object({
-  model: z.string().max(200).nullish(),
+  model: model.nullish(),
   mcpServerPresent: z.boolean(),
   loadedMcpTools: tools,
   activeTurn: z.boolean(),

@@ -14,13 +14,24 @@ export function maskError(log: Logger) {
     if (original instanceof GraphQLError && typeof original.extensions.code === 'string' && ERROR_CODES.has(original.extensions.code)) {
       return error as Error;
     }
-    if (error instanceof GraphQLError && !error.originalError) return error; // a request error: normalised below
+    if (isRequestError(error)) return error; // normalised below
     log.error({ err: original }, 'unexpected error while executing a request');
     return new GraphQLError('Internal server error', {
       ...(error instanceof GraphQLError ? { nodes: error.nodes, path: error.path } : {}),
       extensions: { code: 'INTERNAL' },
     });
   };
+}
+
+/**
+ * GraphQL's own complaint about the request, not a failure of ours: a syntax or validation error
+ * (no cause), or a variable value that does not coerce (caused by another GraphQLError, located
+ * at the variable's definition, raised before any resolver ran, so without a path).
+ */
+function isRequestError(error: unknown): error is GraphQLError {
+  if (!(error instanceof GraphQLError)) return false;
+  if (!error.originalError) return true;
+  return error.originalError instanceof GraphQLError && !error.path && (error.nodes?.length ?? 0) > 0;
 }
 
 export function normalizeError(error: GraphQLError): GraphQLError {
@@ -37,10 +48,16 @@ export function normalizeError(error: GraphQLError): GraphQLError {
 
 type Result = { errors?: readonly GraphQLError[] };
 
-/** Rewrites error codes on every result, including parse and validation failures. */
+/**
+ * Rewrites error codes on every result, including parse and validation failures. Validation is
+ * rewritten where it happens too, since graphql-ws sends those errors without an HTTP result.
+ */
 export function useContractErrorCodes(): Plugin {
   const rewrite = (r: Result) => (r.errors?.length ? { ...r, errors: r.errors.map(normalizeError) } : r);
   return {
+    onValidate: () => ({ result, setResult }) => {
+      if (result.length) setResult(result.map((e: Error) => (e instanceof GraphQLError ? normalizeError(e) : e)));
+    },
     onResultProcess({ result, setResult }) {
       if (Array.isArray(result)) setResult(result.map((r: Result) => rewrite(r)) as never);
       else if (result && typeof result === 'object' && 'errors' in result) setResult(rewrite(result as Result) as never);

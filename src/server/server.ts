@@ -3,13 +3,13 @@ import type { AddressInfo } from 'node:net';
 import { createYoga } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
-import type { ExecutionArgs } from 'graphql';
+import { GraphQLError, type ExecutionArgs } from 'graphql';
 import type { Services } from '../app/context.ts';
 import type { Actor } from '../auth/actor.ts';
 import { getSchema } from '../graphql/schema.ts';
 import { AppError } from '../shared/errors.ts';
 import { contextFor } from './context.ts';
-import { maskError, useContractErrorCodes } from './errors.ts';
+import { maskError, normalizeError, useContractErrorCodes } from './errors.ts';
 
 export const GRAPHQL_PATH = '/graphql';
 
@@ -68,8 +68,14 @@ export async function startHttpServer(svc: Services, opts: { host: string; port:
       },
       onSubscribe: async (ctx, _id, payload) => {
         const { schema, execute, subscribe, parse, validate } = yoga.getEnveloped({ ...ctx, req: ctx.extra.request, socket: ctx.extra.socket, params: payload });
-        const document = parse(payload.query);
-        const errors = validate(schema, document);
+        let document;
+        try {
+          document = parse(payload.query);
+        } catch (err) {
+          // A bad subscription must fail alone, not take the whole connection down.
+          return [normalizeError(err instanceof GraphQLError ? err : new GraphQLError('could not parse the query'))];
+        }
+        const errors = validate(schema, document).map(normalizeError);
         if (errors.length) return errors;
         return {
           schema,
