@@ -15,6 +15,8 @@ export function maskError(log: Logger) {
       return error as Error;
     }
     if (error instanceof GraphQLError && !error.originalError) return error; // a request error: normalised below
+    // variable coercion (wrong type, unknown input field or enum value): a request error too
+    if (error instanceof GraphQLError && !error.path && original instanceof GraphQLError) return error;
     log.error({ err: original }, 'unexpected error while executing a request');
     return new GraphQLError('Internal server error', {
       ...(error instanceof GraphQLError ? { nodes: error.nodes, path: error.path } : {}),

@@ -272,7 +272,7 @@ describe('authorization (CONTRACT §3), real server', () => {
       expect(one.workspaces.edges.map((e) => e.node.id)).toEqual([self.id]);
       expect(one.workspaces.pageInfo.hasNextPage).toBe(false);
       // a cursor from before itself still yields only itself; one after it yields nothing
-      expect((await self.client.ok(WORKSPACES, { after: `ws_${'0'.repeat(32)}` })).workspaces.edges.map((e) => e.node.id)).toEqual([self.id]);
+      expect((await self.client.ok(WORKSPACES, { after: `ws_${'0'.repeat(31)}a` })).workspaces.edges.map((e) => e.node.id)).toEqual([self.id]);
       expect((await self.client.ok(WORKSPACES, { after: self.id })).workspaces.edges).toEqual([]);
     });
 
@@ -336,7 +336,7 @@ describe('authorization (CONTRACT §3), real server', () => {
       expect((await b.ok(NODE, { id: opId })).node).toBeNull();
 
       // ... and an id that names org A is the same answer as one that names nothing
-      const missing = `ws_${'0'.repeat(32)}`;
+      const missing = `ws_${'0'.repeat(31)}a`;
       expect((await b.ok(WORKSPACE, { id: missing })).workspace).toBeNull();
       expect(await b.code(ISSUE_TOKEN, { id: missing })).toBe('NOT_FOUND');
     });
