@@ -10,7 +10,7 @@ export const ALLOWED_CODES = new Set(['UNAUTHENTICATED', 'FORBIDDEN', 'NOT_FOUND
 export type RawResponse = { status: number; text: string; body: { data?: unknown; errors?: { message: string; extensions?: { code?: string } }[] } | undefined };
 
 /** POSTs raw bytes to the GraphQL endpoint. */
-export async function post(server: TestServer, body: string | Uint8Array, headers: Record<string, string> = {}, token: string | undefined = server.adminToken): Promise<RawResponse> {
+export async function post(server: TestServer, body: string, headers: Record<string, string> = {}, token: string | undefined = server.adminToken): Promise<RawResponse> {
   const res = await fetch(server.url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
