@@ -35,7 +35,8 @@ describe('fuzzing the mutations’ inputs (fast-check)', () => {
   let ws: WorkspaceFixture;
 
   beforeAll(async () => {
-    server = await startTestServer();
+    // no staleness sweep flipping the registered workspace OFFLINE mid-run (a write of its own)
+    server = await startTestServer({ env: { TRELLIS_HEARTBEAT_STALE_MS: '3600000' } });
     org = await createOrgWithUsers(server);
     ws = await createExternalWorkspace(server, org);
     await settled(server);
