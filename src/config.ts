@@ -21,6 +21,14 @@ const envSchema = z.object({
   AWS_REGION: z.string().min(1).optional(),
   TRELLIS_AWS_ENDPOINT: z.string().url().optional(),
   TRELLIS_SECRET_STORE: z.enum(['local', 'aws']).default('local'),
+  TRELLIS_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+  TRELLIS_ALLOWED_ORIGINS: z.string().optional(),
+  TRELLIS_RATE_LIMIT_HEARTBEAT: z.coerce.number().int().positive().optional(),
+  TRELLIS_RATE_LIMIT_WRITES: z.coerce.number().int().positive().default(120),
+  TRELLIS_WS_IDLE_TIMEOUT_MS: positiveMs.default(300_000),
+  TRELLIS_WS_MAX_SUBSCRIPTIONS: z.coerce.number().int().min(1).max(1000).default(50),
+  TRELLIS_WS_AUTH_RECHECK_MS: positiveMs.default(5_000),
+  TRELLIS_SHUTDOWN_GRACE_MS: positiveMs.default(15_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -43,6 +51,26 @@ export type Config = {
   awsEndpoint: string | undefined;
   secretStore: 'local' | 'aws';
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
+  limits: LimitsConfig;
+};
+
+/** Hardening knobs (README "Hardening"); every one has a safe default. */
+export type LimitsConfig = {
+  /** Largest request body accepted (bytes); larger → 413. */
+  maxBodyBytes: number;
+  /** Browser origins allowed besides the server's own (CORS and graphql-ws Origin check). */
+  allowedOrigins: string[];
+  /** Per-token budget of `heartbeat` calls per minute. */
+  heartbeatPerMinute: number;
+  /** Per-token budget per minute of each other hot mutation (createRequest, setSecret). */
+  writesPerMinute: number;
+  /** A graphql-ws connection with no subscription for this long is closed. */
+  wsIdleTimeoutMs: number;
+  wsMaxSubscriptions: number;
+  /** How often the tokens of open graphql-ws connections are re-checked (revocation ends them). */
+  wsAuthRecheckMs: number;
+  /** SIGTERM: how long subscribers and running jobs get to finish before the process exits. */
+  shutdownGraceMs: number;
 };
 
 export class ConfigError extends Error {}
@@ -73,6 +101,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     awsEndpoint: e.TRELLIS_AWS_ENDPOINT,
     secretStore: e.TRELLIS_SECRET_STORE,
     logLevel: e.LOG_LEVEL,
+    limits: {
+      maxBodyBytes: e.TRELLIS_MAX_BODY_BYTES,
+      allowedOrigins: (e.TRELLIS_ALLOWED_ORIGINS ?? '').split(',').map((o) => o.trim().replace(/\/+$/, '')).filter(Boolean),
+      // 8× the rate a runtime heartbeats at, and never below 120/min.
+      heartbeatPerMinute: e.TRELLIS_RATE_LIMIT_HEARTBEAT ?? Math.max(120, Math.ceil((8 * 60_000) / e.TRELLIS_HEARTBEAT_INTERVAL_MS)),
+      writesPerMinute: e.TRELLIS_RATE_LIMIT_WRITES,
+      wsIdleTimeoutMs: e.TRELLIS_WS_IDLE_TIMEOUT_MS,
+      wsMaxSubscriptions: e.TRELLIS_WS_MAX_SUBSCRIPTIONS,
+      wsAuthRecheckMs: e.TRELLIS_WS_AUTH_RECHECK_MS,
+      shutdownGraceMs: e.TRELLIS_SHUTDOWN_GRACE_MS,
+    },
   };
 }
 

@@ -26,7 +26,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
-    const force = setTimeout(() => process.exit(1), 20_000);
+    const force = setTimeout(() => process.exit(1), config.limits.shutdownGraceMs + 5_000);
     starting
       .then((trellis) => trellis.stop(), () => undefined) // a failed start already cleaned up (and exits 1 below)
       .then(() => {

@@ -7,6 +7,8 @@ import type { ProviderRegistry } from '../providers/registry.ts';
 import type { HeartbeatBatcher } from '../registry/heartbeat-batcher.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Loaders } from '../graphql/loaders.ts';
+import type { Metrics } from '../server/metrics.ts';
+import type { RateLimits } from '../shared/rate-limit.ts';
 
 export type Clock = { now: () => Date };
 export const systemClock: Clock = { now: () => new Date() };
@@ -21,6 +23,10 @@ export type Services = {
   providers: ProviderRegistry;
   auth: Authenticator;
   heartbeats: HeartbeatBatcher;
+  rateLimits: RateLimits;
+  metrics: Metrics;
+  /** What /readyz reports besides the database. */
+  health: { workerRunning: boolean; draining: boolean };
 };
 
 /** A service call: the process's services plus who is calling. */

@@ -14,7 +14,9 @@ import { LocalProvider } from '../providers/local/local-provider.ts';
 import { ProviderRegistry } from '../providers/registry.ts';
 import { startStalenessSweep } from '../reconcilers/heartbeat-staleness.ts';
 import { HeartbeatBatcher } from '../registry/heartbeat-batcher.ts';
+import { Metrics } from '../server/metrics.ts';
 import { startHttpServer, type HttpServer } from '../server/server.ts';
+import { RateLimits } from '../shared/rate-limit.ts';
 import type { Logger } from '../shared/logger.ts';
 import { systemClock, type Services } from './context.ts';
 
@@ -39,7 +41,9 @@ export async function startTrellis(config: Config, opts: StartOptions): Promise<
   const { log } = opts;
   const print = opts.print ?? ((line: string) => process.stdout.write(line + '\n'));
   const cleanups: (() => Promise<void>)[] = [];
+  let health: Services['health'] | undefined;
   const stop = async () => {
+    if (health) health.draining = true;
     for (const fn of cleanups.splice(0).reverse()) await fn().catch((err: Error) => log.error({ err: err.message }, 'error during shutdown'));
   };
   try {
@@ -65,10 +69,17 @@ export async function startTrellis(config: Config, opts: StartOptions): Promise<
       new LocalProvider({ instancesDir: path.join(config.dataDir, 'instances'), apiUrl: () => apiUrl, heartbeatIntervalMs: config.heartbeatIntervalMs, log }),
       externalProvider,
     ]);
+    const metrics = new Metrics({ subscribers: () => events.subscriberCount });
+    const rateLimits = new RateLimits(
+      { heartbeat: config.limits.heartbeatPerMinute, createRequest: config.limits.writesPerMinute, setSecret: config.limits.writesPerMinute },
+      (action) => metrics.rateLimited.inc({ action }),
+    );
+    health = { workerRunning: false, draining: false };
     const services: Services = {
       config, db, log, clock: systemClock, events, providers,
       auth: new Authenticator(db),
       heartbeats: new HeartbeatBatcher(db.pool),
+      rateLimits, metrics, health,
     };
 
     const http = await startHttpServer(services, { host: config.host, port: config.port });
@@ -77,7 +88,11 @@ export async function startTrellis(config: Config, opts: StartOptions): Promise<
 
     if (opts.background ?? true) {
       const worker = await startWorker(services);
-      cleanups.push(() => worker.stop());
+      services.health.workerRunning = true;
+      cleanups.push(async () => {
+        await worker.stop();
+        services.health.workerRunning = false;
+      });
       const sweep = startStalenessSweep(services);
       cleanups.push(sweep.stop);
     }

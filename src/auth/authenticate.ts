@@ -29,6 +29,27 @@ export class Authenticator {
     return actor;
   }
 
+  /** Like authenticate, but always asks the database (graphql-ws re-checks on each subscribe). */
+  async authenticateFresh(token: string): Promise<Actor> {
+    const actor = await this.lookup(hashToken(token));
+    if (!actor) throw new AppError('UNAUTHENTICATED', 'invalid or revoked token');
+    return actor;
+  }
+
+  /** Of these token hashes, the ones that are still valid (one query, for open connections). */
+  async stillValid(tokenHashes: string[]): Promise<Set<string>> {
+    if (!tokenHashes.length) return new Set();
+    const { rows } = await this.db.pool.query<{ h: string }>(
+      `SELECT "tokenHash" AS h FROM "ApiToken" WHERE "tokenHash" = ANY($1) AND "revokedAt" IS NULL
+       UNION ALL
+       SELECT "tokenHash" FROM "WorkspaceToken" WHERE "tokenHash" = ANY($1) AND "revokedAt" IS NULL`,
+      [tokenHashes],
+    );
+    const valid = new Set(rows.map((r) => r.h));
+    for (const h of tokenHashes) if (!valid.has(h)) this.cache.delete(h);
+    return valid;
+  }
+
   forget(tokenHash: string) {
     this.cache.delete(tokenHash);
   }

@@ -70,3 +70,13 @@ async function migrationNames(): Promise<string[]> {
   const entries = await fs.readdir(MIGRATIONS_DIR, { withFileTypes: true });
   return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
 }
+
+/** Migrations this build knows that the database has not finished applying (for /readyz). */
+export async function pendingMigrations(pool: pg.Pool): Promise<string[]> {
+  const done = new Set(
+    (await pool.query<{ migration_name: string }>(
+      'SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL',
+    )).rows.map((r) => r.migration_name),
+  );
+  return (await migrationNames()).filter((n) => !done.has(n));
+}

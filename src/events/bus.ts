@@ -43,6 +43,11 @@ export class EventBus {
     await this.pumping;
   }
 
+  /** Ends every open subscription (their streams complete) while still dispatching; for draining. */
+  endSubscribers(): void {
+    for (const s of this.subscribers) s.queue.return();
+  }
+
   get subscriberCount(): number {
     return this.subscribers.size;
   }

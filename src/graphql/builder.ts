@@ -1,5 +1,8 @@
 import SchemaBuilder, { type ObjectRef } from '@pothos/core';
-import { GraphQLError, Kind, type ValueNode } from 'graphql';
+import ComplexityPlugin from '@pothos/plugin-complexity';
+import { GraphQLError, Kind, getNullableType, isListType, type ValueNode } from 'graphql';
+import { AppError } from '../shared/errors.ts';
+import { DEFAULT_PAGE_SIZE } from '../shared/pagination.ts';
 import type { GqlCtx } from '../app/context.ts';
 import type { Page } from '../shared/pagination.ts';
 import { typeOfId } from '../shared/ids.ts';
@@ -16,7 +19,32 @@ export const builder = new SchemaBuilder<{
     DateTime: { Input: Date; Output: Date };
     JSON: { Input: unknown; Output: unknown };
   };
-}>({ defaultFieldNullability: false });
+}>({
+  defaultFieldNullability: false,
+  plugins: [ComplexityPlugin],
+  complexity: {
+    // Workspace tokens (agent runtimes on customers' machines) get a much smaller budget than
+    // people and operators: a runtime only ever needs register/heartbeat-sized documents.
+    limit: (ctx) => (ctx.actor?.kind === 'WORKSPACE' ? COMPLEXITY_BUDGET.workspace : COMPLEXITY_BUDGET.user),
+    // A connection costs its page size times its selection; other lists count as 10 items.
+    fieldComplexity: (args, _ctx, field) => {
+      if (field.args.some((a) => a.name === 'first')) {
+        const first = typeof args.first === 'number' ? args.first : DEFAULT_PAGE_SIZE;
+        return { field: 1, multiplier: Math.min(100, Math.max(1, first)) };
+      }
+      if (field.name === 'edges') return { field: 1, multiplier: 1 }; // counted on the connection
+      return isListType(getNullableType(field.type)) ? { field: 1, multiplier: 10 } : 1;
+    },
+    complexityError: (kind, r) =>
+      new AppError('BAD_USER_INPUT', `query too complex: ${kind.toLowerCase()} ${kind === 'Depth' ? r.depth : kind === 'Breadth' ? r.breadth : r.complexity} exceeds this token's limit of ${kind === 'Depth' ? r.maxDepth : kind === 'Breadth' ? r.maxBreadth : r.maxComplexity}`, { reason: 'COMPLEXITY' }),
+  },
+});
+
+/** Complexity budgets per actor kind (Pothos complexity plugin). */
+export const COMPLEXITY_BUDGET = {
+  user: { complexity: 20_000, depth: 12, breadth: 200 },
+  workspace: { complexity: 2_000, depth: 8, breadth: 60 },
+} as const;
 
 export type BuilderTypes = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T : never;
 

@@ -10,7 +10,7 @@ export async function startWorker(svc: Services, opts: { concurrency?: number } 
     const { operationId } = payload as { operationId: string };
     await runOperation(svc, operationId, { number: helpers.job.attempts, max: helpers.job.max_attempts });
   };
-  return run({
+  const runner = await run({
     pgPool: svc.db.pool,
     concurrency: opts.concurrency ?? 4,
     noHandleSignals: true,
@@ -19,4 +19,8 @@ export async function startWorker(svc: Services, opts: { concurrency?: number } 
     parsedCronItems: [],
     taskList: { [RUN_OPERATION_TASK]: runOperationTask },
   });
+  runner.events.on('job:success', ({ job }) => svc.metrics.jobs.inc({ task: job.task_identifier, outcome: 'success' }));
+  runner.events.on('job:error', ({ job }) => svc.metrics.jobs.inc({ task: job.task_identifier, outcome: 'error' }));
+  runner.events.on('job:failed', ({ job }) => svc.metrics.jobs.inc({ task: job.task_identifier, outcome: 'failed' }));
+  return runner;
 }

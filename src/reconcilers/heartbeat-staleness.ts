@@ -40,7 +40,7 @@ export function startStalenessSweep(svc: Services): { stop: () => Promise<void> 
   let running: Promise<unknown> | undefined;
   let stopped = false;
   const tick = () => {
-    running = sweepStaleHeartbeats(svc)
+    running = svc.metrics.reconcile('heartbeat-staleness', () => sweepStaleHeartbeats(svc))
       .catch((err: Error) => svc.log.error({ err: err.message }, 'heartbeat staleness sweep failed'))
       .finally(() => {
         if (!stopped) timer = setTimeout(tick, svc.config.staleSweepIntervalMs);

@@ -43,6 +43,9 @@ builder.mutationFields((t) => ({
     type: RegistryPayload,
     description: 'Called by a workspace runtime (workspace token) every TRELLIS_HEARTBEAT_INTERVAL_MS',
     args: { input: t.arg({ type: HeartbeatInput, required: true }) },
-    resolve: (_, { input }, ctx) => heartbeat(ctx, input),
+    resolve: async (_, { input }, ctx) => {
+      await ctx.rateLimits.consume('heartbeat', ctx.actor);
+      return heartbeat(ctx, input);
+    },
   }),
 }));

@@ -5,13 +5,16 @@ import { createLoaders } from '../graphql/loaders.ts';
 import type { Actor } from '../auth/actor.ts';
 
 /** Builds a request's context; an invalid token throws UNAUTHENTICATED before anything runs. */
-export async function contextFor(svc: Services, authorization: string | null | undefined, preauthenticated?: Actor): Promise<GqlCtx> {
-  const actor = preauthenticated ?? (await svc.auth.authenticate(parseBearer(authorization) ?? tokenWithoutScheme(authorization)));
-  const out = { ...svc, actor, loaders: createLoaders(svc.db), requestId: randomUUID() };
-  return out;
+export async function contextFor(svc: Services, authorization: string | null | undefined, preauthenticated?: Actor, requestId: string = randomUUID()): Promise<GqlCtx> {
+  const actor = preauthenticated ?? (await svc.auth.authenticate(tokenFrom(authorization)));
+  return { ...svc, log: svc.log.child({ requestId }), actor, loaders: createLoaders(svc.db), requestId };
 }
 
-/** graphql-ws clients often send the bare token in connectionParams; accept both forms. */
+/** The token in `Bearer <token>`, or (graphql-ws clients often send it bare) the bare token. */
+export function tokenFrom(authorization: string | null | undefined): string | undefined {
+  return parseBearer(authorization) ?? tokenWithoutScheme(authorization);
+}
+
 function tokenWithoutScheme(value: string | null | undefined): string | undefined {
   if (!value || /\s/.test(value.trim()) || value.length < 16 || value.length > 512) return undefined;
   return value.trim();

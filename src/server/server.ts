@@ -1,94 +1,78 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createYoga } from 'graphql-yoga';
-import { WebSocketServer } from 'ws';
-import { useServer } from 'graphql-ws/use/ws';
-import { GraphQLError, type ExecutionArgs } from 'graphql';
 import type { Services } from '../app/context.ts';
-import type { Actor } from '../auth/actor.ts';
 import { getSchema } from '../graphql/schema.ts';
-import { AppError } from '../shared/errors.ts';
 import { contextFor } from './context.ts';
-import { maskError, normalizeError, useContractErrorCodes } from './errors.ts';
+import { maskError, useContractErrorCodes } from './errors.ts';
+import { readiness } from './health.ts';
+import { armor, bodySizeViolation, csrfViolation, originAllowed } from './limits.ts';
+import { requestIdOf, useObservability } from './observability.ts';
+import { attachGraphqlWs } from './ws.ts';
 
 export const GRAPHQL_PATH = '/graphql';
 
 export type HttpServer = { server: http.Server; url: string; port: number; close: () => Promise<void> };
 
 /**
- * One port, one path: GraphQL over HTTP (and SSE) through yoga, graphql-ws on the same path, and
- * the health endpoints beside them.
+ * One port, one path: GraphQL over HTTP (and SSE) through yoga, graphql-ws on the same path
+ * (src/server/ws.ts), and /healthz, /readyz, /metrics beside them. Requests are refused before
+ * yoga reads them when the body is too large, the Origin is foreign or CSRF rules are broken
+ * (src/server/limits.ts).
  */
 export async function startHttpServer(svc: Services, opts: { host: string; port: number }): Promise<HttpServer> {
+  const limits = svc.config.limits;
   const yoga = createYoga({
     schema: getSchema(),
     graphqlEndpoint: GRAPHQL_PATH,
     graphiql: { title: 'Trellis', subscriptionsProtocol: 'WS' },
     landingPage: false,
     logging: false,
+    // Same-origin needs no CORS; other browser origins only when listed.
+    cors: limits.allowedOrigins.length ? { origin: limits.allowedOrigins, credentials: false } : false,
     maskedErrors: { maskError: maskError(svc.log) },
-    plugins: [useContractErrorCodes()],
-    context: ({ request }) => contextFor(svc, request.headers.get('authorization')),
+    plugins: [armor(), useContractErrorCodes(), useObservability(svc.metrics, svc.log)],
+    context: ({ request }) => contextFor(svc, request.headers.get('authorization'), undefined, requestIdOf(request)),
   });
 
   const server = http.createServer((req, res) => {
-    if (req.url === '/healthz') return json(res, 200, { ok: true });
-    if (req.url === '/readyz') {
-      svc.db.pool.query('SELECT 1').then(
-        () => json(res, 200, { ok: true }),
-        () => json(res, 503, { ok: false, reason: 'database unreachable' }),
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname === '/healthz') return json(res, 200, { ok: true });
+    if (url.pathname === '/readyz') {
+      void readiness(svc).then((r) => json(res, r.ok ? 200 : 503, r));
+      return;
+    }
+    if (url.pathname === '/metrics') {
+      void svc.metrics.registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': svc.metrics.registry.contentType });
+          res.end(text);
+        },
+        () => json(res, 500, { ok: false }),
       );
       return;
     }
-    if (req.url === '/' ) {
+    if (url.pathname === '/') {
       res.writeHead(302, { location: GRAPHQL_PATH });
       res.end();
       return;
     }
+    const refuse = (status: number, reason: string, message: string) => {
+      svc.metrics.httpRejections.inc({ reason });
+      res.setHeader('connection', 'close'); // do not read a body we refused
+      json(res, status, { errors: [{ message, extensions: { code: 'BAD_USER_INPUT' } }] });
+    };
+    const tooBig = bodySizeViolation(req, limits.maxBodyBytes);
+    if (tooBig) return refuse(tooBig.status, 'body_size', tooBig.message);
+    if (url.pathname === GRAPHQL_PATH) {
+      if (!originAllowed(req.headers.origin, req.headers.host, limits.allowedOrigins)) return refuse(403, 'origin', 'this Origin may not call the API');
+      const csrf = csrfViolation(req, url);
+      if (csrf) return refuse(400, 'csrf', csrf);
+    }
     void yoga(req, res);
   });
 
-  const wss = new WebSocketServer({ server, path: GRAPHQL_PATH });
-  type Extra = { actor?: Actor };
-  useServer<Record<string, unknown>, Extra>(
-    {
-      execute: (args: ExecutionArgs) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
-      subscribe: (args: ExecutionArgs) => (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args) as never,
-      onConnect: async (ctx) => {
-        const auth = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
-        try {
-          const c = await contextFor(svc, typeof auth === 'string' ? auth : undefined);
-          if (!c.actor) return false;
-          ctx.extra.actor = c.actor;
-          return true;
-        } catch (err) {
-          if (err instanceof AppError) return false;
-          throw err;
-        }
-      },
-      onSubscribe: async (ctx, _id, payload) => {
-        const { schema, execute, subscribe, parse, validate } = yoga.getEnveloped({ ...ctx, req: ctx.extra.request, socket: ctx.extra.socket, params: payload });
-        let document;
-        try {
-          document = parse(payload.query);
-        } catch (err) {
-          // A bad subscription must fail alone, not take the whole connection down.
-          return [normalizeError(err instanceof GraphQLError ? err : new GraphQLError('could not parse the query'))];
-        }
-        const errors = validate(schema, document).map(normalizeError);
-        if (errors.length) return errors;
-        return {
-          schema,
-          document,
-          operationName: payload.operationName,
-          variableValues: payload.variables,
-          contextValue: await contextFor(svc, undefined, ctx.extra.actor),
-          rootValue: { execute, subscribe },
-        };
-      },
-    },
-    wss,
-  );
+  const ws = attachGraphqlWs(server, GRAPHQL_PATH, yoga as never, svc, svc.metrics);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -101,10 +85,14 @@ export async function startHttpServer(svc: Services, opts: { host: string; port:
     port,
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}${GRAPHQL_PATH}`,
     close: async () => {
-      for (const client of wss.clients) client.close(1001, 'server shutting down');
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      await ws.close();
+      svc.events.endSubscribers(); // SSE streams complete rather than being cut
+      server.closeIdleConnections();
+      // in-flight requests get a moment to finish; SSE streams end when the event bus stops
+      const grace = setTimeout(() => server.closeAllConnections(), Math.min(5_000, limits.shutdownGraceMs));
+      await closed;
+      clearTimeout(grace);
     },
   };
 }

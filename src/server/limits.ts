@@ -1,0 +1,94 @@
+import type http from 'node:http';
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import type { GraphQLArmorRejectCallback } from '@escape.tech/graphql-armor-types';
+import { GraphQLError } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+
+/**
+ * Static request limits (CONTRACT §4: every refusal is coded, never INTERNAL). Armor runs in
+ * yoga's parse/validate phases, which graphql-ws reuses through `getEnveloped`, so both
+ * transports get the same limits. The Pothos complexity plugin (src/graphql/builder.ts) adds a
+ * per-actor budget on top.
+ */
+export const QUERY_LIMITS = {
+  maxDepth: 12,
+  maxAliases: 15,
+  maxTokens: 3_000,
+  maxDirectives: 20,
+  maxCost: 20_000,
+} as const;
+
+/** Armor reports each rejection as a validation error with a code, instead of throwing a bare one. */
+const reject: GraphQLArmorRejectCallback = (ctx, error) => {
+  ctx?.reportError(new GraphQLError(error.message.replace(/^Syntax Error: /, ''), { extensions: { code: 'BAD_USER_INPUT', reason: 'QUERY_LIMIT' } }));
+};
+
+export function armor(): Plugin {
+  const coded = { propagateOnRejection: false, onReject: [reject], exposeLimits: true };
+  return EnvelopArmorPlugin({
+    maxDepth: { n: QUERY_LIMITS.maxDepth, ignoreIntrospection: true, flattenFragments: true, ...coded },
+    maxAliases: { n: QUERY_LIMITS.maxAliases, ...coded },
+    maxDirectives: { n: QUERY_LIMITS.maxDirectives, ...coded },
+    costLimit: { maxCost: QUERY_LIMITS.maxCost, ignoreIntrospection: true, ...coded },
+    // The token limit runs inside the parser, where there is no validation context to report
+    // into: it must throw (a syntax error, coded BAD_USER_INPUT by useContractErrorCodes).
+    maxTokens: { n: QUERY_LIMITS.maxTokens, exposeLimits: true, propagateOnRejection: true },
+    blockFieldSuggestion: { enabled: true },
+  }) as Plugin;
+}
+
+/** Headers that a browser cannot send cross-site without a CORS preflight. */
+const PREFLIGHT_HEADERS = ['x-trellis-csrf', 'graphql-require-preflight', 'apollo-require-preflight'];
+const SIMPLE_CONTENT_TYPES = new Set(['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data']);
+
+/**
+ * CSRF prevention (the "simple request" rule of Apollo Server and yoga): a GraphQL request a
+ * browser could send cross-site without a preflight — a GET with a query, or a POST with a simple
+ * content type — must carry a preflight-forcing header. JSON POSTs (every real client) pass.
+ * Returns a reason to refuse, or undefined.
+ */
+export function csrfViolation(req: http.IncomingMessage, url: URL): string | undefined {
+  if (PREFLIGHT_HEADERS.some((h) => req.headers[h] !== undefined)) return undefined;
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (req.method === 'GET' || req.method === 'HEAD') {
+    if (!url.searchParams.has('query')) return undefined; // GraphiQL page, not an operation
+    return 'a GET operation must carry an x-trellis-csrf header (CSRF prevention)';
+  }
+  if (req.method === 'POST' && (type === '' || SIMPLE_CONTENT_TYPES.has(type))) {
+    return 'send Content-Type: application/json (or an x-trellis-csrf header): CSRF prevention';
+  }
+  return undefined;
+}
+
+/**
+ * The body size limit, decided from the headers before anything is read: a declared length over
+ * the limit is refused (413); a body without a declared length (chunked) is refused too (411),
+ * since every GraphQL client sends Content-Length and counting chunks would mean buffering.
+ */
+export function bodySizeViolation(req: http.IncomingMessage, maxBytes: number): { status: number; message: string } | undefined {
+  if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return undefined;
+  const declared = req.headers['content-length'];
+  if (declared === undefined) {
+    if (req.headers['transfer-encoding'] !== undefined) return { status: 411, message: 'a request body needs a Content-Length header' };
+    return undefined;
+  }
+  const n = Number(declared);
+  if (!Number.isSafeInteger(n) || n < 0) return { status: 400, message: 'invalid Content-Length' };
+  if (n > maxBytes) return { status: 413, message: `request body larger than ${maxBytes} bytes` };
+  return undefined;
+}
+
+/**
+ * Browser origins: a request without an Origin header (server-side clients, runtimes) passes;
+ * a browser's Origin must be the server's own host or one of TRELLIS_ALLOWED_ORIGINS.
+ */
+export function originAllowed(origin: string | undefined, host: string | undefined, allowed: readonly string[]): boolean {
+  if (origin === undefined) return true;
+  const o = origin.replace(/\/+$/, '');
+  if (allowed.includes('*') || allowed.includes(o)) return true;
+  try {
+    return host !== undefined && new URL(o).host === host;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,66 @@
+import { randomUUID } from 'node:crypto';
+import { getOperationAST, type DocumentNode, type ExecutionResult } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import type { Logger } from '../shared/logger.ts';
+import type { Metrics } from './metrics.ts';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+const requestIds = new WeakMap<Request, string>();
+
+/** The request id of an HTTP request: the caller's X-Request-Id when sane, else a new one. */
+export function requestIdOf(request: Request): string {
+  let id = requestIds.get(request);
+  if (!id) {
+    const given = request.headers.get('x-request-id');
+    id = given && REQUEST_ID.test(given) ? given : randomUUID();
+    requestIds.set(request, id);
+  }
+  return id;
+}
+
+function describe(document: DocumentNode, operationName: string | null | undefined) {
+  const op = getOperationAST(document, operationName);
+  const first = op?.selectionSet.selections.find((s) => s.kind === 'Field');
+  return { type: op?.operation ?? 'unknown', operation: first?.kind === 'Field' ? first.name.value : 'unknown' };
+}
+
+const outcomeOf = (result: unknown) => ((result as ExecutionResult | undefined)?.errors?.length ? 'error' : 'ok');
+
+/**
+ * Request ids (echoed as X-Request-Id, on every log line of the request), one log line per
+ * operation, and the request metrics by operation type and first root field.
+ */
+export function useObservability(metrics: Metrics, log: Logger): Plugin<{ requestId?: string }> {
+  return {
+    onResponse({ request, response }) {
+      response.headers.set('x-request-id', requestIdOf(request));
+    },
+    onValidate() {
+      return ({ valid }) => {
+        if (!valid) metrics.requests.inc({ type: 'unknown', operation: 'invalid', outcome: 'rejected' });
+      };
+    },
+    onExecute({ args }) {
+      const labels = describe(args.document, args.operationName);
+      const end = metrics.latency.startTimer(labels);
+      const start = performance.now();
+      const requestId = (args.contextValue as { requestId?: string }).requestId;
+      return {
+        onExecuteDone({ result }) {
+          end();
+          const outcome = outcomeOf(result);
+          metrics.requests.inc({ ...labels, outcome });
+          const codes = (result as ExecutionResult).errors?.map((e) => e.extensions?.code);
+          const line = { requestId, ...labels, outcome, ms: Math.round(performance.now() - start), ...(codes?.length ? { codes } : {}) };
+          if (outcome === 'ok') log.debug(line, 'graphql operation');
+          else log.info(line, 'graphql operation failed');
+        },
+      };
+    },
+    onSubscribe({ args }) {
+      const labels = describe(args.document, args.operationName);
+      metrics.requests.inc({ ...labels, outcome: 'ok' });
+      log.debug({ requestId: (args.contextValue as { requestId?: string }).requestId, ...labels }, 'graphql subscription');
+    },
+  };
+}

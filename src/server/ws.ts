@@ -1,0 +1,142 @@
+import type http from 'node:http';
+import { GraphQLError, type ExecutionArgs } from 'graphql';
+import type { YogaServerInstance } from 'graphql-yoga';
+import { CloseCode, type Context } from 'graphql-ws';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Services } from '../app/context.ts';
+import type { Actor } from '../auth/actor.ts';
+import { hashToken } from '../auth/tokens.ts';
+import { AppError } from '../shared/errors.ts';
+import { contextFor, tokenFrom } from './context.ts';
+import { normalizeError } from './errors.ts';
+import { originAllowed } from './limits.ts';
+import type { Metrics } from './metrics.ts';
+
+/** Close codes this server uses besides graphql-ws's own (4403 Forbidden on a bad token). */
+export const WS_CLOSE = { revoked: CloseCode.Forbidden, idle: 4000, shutdown: 1001 } as const;
+
+type Conn = { tokenHash: string; token: string; idleSince: number | undefined; ctx: Context<Record<string, unknown>, Extra>; socket: WebSocket };
+type Extra = { socket: WebSocket; request: http.IncomingMessage; actor?: Actor; conn?: Conn };
+
+/**
+ * graphql-ws on the HTTP server's path, hardened: the Origin is checked at the upgrade; the token
+ * on connect and again (uncached) on every subscribe; each subscribe goes through yoga's parse and
+ * validate, so armor's limits apply exactly as over HTTP; at most `wsMaxSubscriptions` per
+ * connection; messages larger than the body limit close the socket. A timer re-checks the
+ * tokens of all open connections in one query (a revoked token's connections close with 4403)
+ * and closes connections idle without a subscription for `wsIdleTimeoutMs`.
+ */
+export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaServerInstance<Record<string, unknown>, Record<string, unknown>>, svc: Services, metrics: Metrics) {
+  const limits = svc.config.limits;
+  const conns = new Set<Conn>();
+  const wss = new WebSocketServer({
+    server,
+    path,
+    maxPayload: limits.maxBodyBytes,
+    verifyClient: (info: { origin?: string; req: http.IncomingMessage }) => {
+      const ok = originAllowed(info.req.headers.origin, info.req.headers.host, limits.allowedOrigins);
+      if (!ok) metrics.httpRejections.inc({ reason: 'origin' });
+      return ok;
+    },
+  });
+  wss.on('connection', (socket) => {
+    metrics.wsConnections.inc();
+    socket.once('close', () => metrics.wsConnections.dec());
+  });
+
+  useServer<Record<string, unknown>, Extra>(
+    {
+      execute: (args: ExecutionArgs) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
+      subscribe: (args: ExecutionArgs) => (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args) as never,
+      onConnect: async (ctx) => {
+        const auth = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
+        const token = typeof auth === 'string' ? tokenFrom(auth) : undefined;
+        if (!token) return false;
+        try {
+          ctx.extra.actor = await svc.auth.authenticate(token);
+        } catch (err) {
+          if (err instanceof AppError) return false;
+          throw err;
+        }
+        const conn: Conn = { token, tokenHash: hashToken(token), idleSince: Date.now(), ctx, socket: ctx.extra.socket };
+        ctx.extra.conn = conn;
+        conns.add(conn);
+        ctx.extra.socket.once('close', () => conns.delete(conn));
+        return true;
+      },
+      onSubscribe: async (ctx, _id, payload) => {
+        const conn = ctx.extra.conn;
+        if (!conn) return [new AppError('UNAUTHENTICATED', 'connection is not authenticated')];
+        let actor: Actor;
+        try {
+          actor = await svc.auth.authenticateFresh(conn.token);
+        } catch (err) {
+          if (!(err instanceof AppError)) throw err;
+          ctx.extra.socket.close(WS_CLOSE.revoked, 'Forbidden: token revoked');
+          return [err];
+        }
+        if (Object.keys(ctx.subscriptions).length > limits.wsMaxSubscriptions) {
+          return [new AppError('RATE_LIMITED', `at most ${limits.wsMaxSubscriptions} subscriptions per connection`)];
+        }
+        conn.idleSince = undefined;
+        const requestId = crypto.randomUUID();
+        const { schema, execute, subscribe, parse, validate } = yoga.getEnveloped({ ...ctx, req: ctx.extra.request, socket: ctx.extra.socket, params: payload });
+        let document;
+        try {
+          if (typeof payload.query !== 'string' || payload.query.length > limits.maxBodyBytes) throw new AppError('BAD_USER_INPUT', 'query must be a string');
+          document = parse(payload.query);
+        } catch (err) {
+          return [err instanceof GraphQLError ? normalizeError(err) : new AppError('BAD_USER_INPUT', 'could not parse the document')];
+        }
+        const errors = validate(schema, document);
+        if (errors.length) return errors.map(normalizeError);
+        return {
+          schema,
+          document,
+          operationName: payload.operationName,
+          variableValues: payload.variables,
+          contextValue: await contextFor(svc, undefined, actor, requestId),
+          rootValue: { execute, subscribe },
+        };
+      },
+    },
+    wss,
+  );
+
+  // One timer for all connections: revocation and idleness.
+  const tick = Math.max(50, Math.min(limits.wsAuthRecheckMs, Math.floor(limits.wsIdleTimeoutMs / 4)));
+  let checking = false;
+  let lastAuthCheck = Date.now();
+  const timer = setInterval(() => {
+    const now = Date.now();
+    for (const c of conns) {
+      const active = Object.keys(c.ctx.subscriptions).length;
+      if (active > 0) c.idleSince = undefined;
+      else if (c.idleSince === undefined) c.idleSince = now;
+      else if (now - c.idleSince >= limits.wsIdleTimeoutMs) c.socket.close(WS_CLOSE.idle, 'idle: no subscription');
+    }
+    if (checking || now - lastAuthCheck < limits.wsAuthRecheckMs || conns.size === 0) return;
+    checking = true;
+    lastAuthCheck = now;
+    const open = [...conns];
+    svc.auth
+      .stillValid([...new Set(open.map((c) => c.tokenHash))])
+      .then((valid) => {
+        for (const c of open) if (!valid.has(c.tokenHash)) c.socket.close(WS_CLOSE.revoked, 'Forbidden: token revoked');
+      })
+      .catch((err: Error) => svc.log.warn({ err: err.message }, 'graphql-ws token re-check failed'))
+      .finally(() => (checking = false));
+  }, tick);
+  timer.unref();
+
+  return {
+    wss,
+    /** Ends every connection (clients reconnect to another replica) and stops the timer. */
+    close: async () => {
+      clearInterval(timer);
+      for (const client of wss.clients) client.close(WS_CLOSE.shutdown, 'server shutting down');
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}
