@@ -2,11 +2,12 @@ import { z } from 'zod';
 import type { Ctx } from '../app/context.ts';
 import { readableOrgId, requireActor } from '../auth/authorize.ts';
 import type { Prisma } from '../generated/prisma/client.ts';
+import { isSeqCursor } from '../shared/cursor.ts';
 import { parsePageArgs, toPage, type Page } from '../shared/pagination.ts';
 import { loadWorkspace } from '../workspaces/access.ts';
 import { toActivityView, type ActivityView } from './view.ts';
 
-export const activityCursor = z.string().regex(/^\d{1,19}$/, 'after must be a cursor from this connection');
+export const activityCursor = z.string().refine(isSeqCursor, 'after must be a cursor from this connection');
 
 /**
  * The activity log, newest first; `after` continues to older entries. A STANDARD workspace sees

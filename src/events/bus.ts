@@ -10,6 +10,7 @@ export type ActivityEvent = Activity & { workspace: Workspace | null };
 type Subscriber = { accepts: (e: ActivityEvent) => boolean; queue: PushQueue<ActivityEvent> };
 
 const BATCH = 1_000;
+const CATCH_UP_MS = 5_000;
 
 /**
  * One LISTEN connection per process. A notification only says "there is more"; the dispatcher
@@ -26,6 +27,7 @@ export class EventBus {
   private dirty = false;
   private stopped = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
+  private catchUpTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly db: Db, private readonly log: Logger) {}
 
@@ -33,11 +35,15 @@ export class EventBus {
     const last = await this.db.prisma.activity.aggregate({ _max: { id: true } });
     this.lastDispatched = last._max.id ?? 0n;
     await this.connect();
+    // Belt and braces: a periodic catch-up read delivers anything a lost notification delayed.
+    this.catchUpTimer = setInterval(() => void this.poke(), CATCH_UP_MS);
+    this.catchUpTimer.unref();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.reconnectTimer);
+    clearInterval(this.catchUpTimer);
     for (const s of this.subscribers) s.queue.return();
     await this.listener?.end().catch(() => undefined);
     await this.pumping;
@@ -63,20 +69,30 @@ export class EventBus {
   /** Dispatch whatever has committed; resolves when it has been handed to subscribers. */
   poke(): Promise<void> {
     this.dirty = true;
-    this.pumping ??= this.pump().finally(() => (this.pumping = undefined));
+    this.pumping ??= this.pump().finally(() => {
+      this.pumping = undefined;
+      // a poke that landed between the loop's last check and here must not be lost
+      if (this.dirty && !this.stopped) void this.poke();
+    });
     return this.pumping;
   }
 
   private async connect(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.db.url });
+    // keepAlive: a half-open connection is noticed (and replaced) instead of silently going deaf
+    const client = new pg.Client({ connectionString: this.db.url, keepAlive: true });
     client.on('notification', () => void this.poke());
     client.on('error', (err) => {
       this.log.warn({ err: err.message }, 'event listener connection lost; reconnecting');
       this.scheduleReconnect(client);
     });
     client.on('end', () => this.scheduleReconnect(client));
-    await client.connect();
-    await client.query(`LISTEN ${ACTIVITY_CHANNEL}`);
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${ACTIVITY_CHANNEL}`);
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw err;
+    }
     this.listener = client;
     void this.poke(); // catch up on anything committed while we were not listening
   }

@@ -1,8 +1,8 @@
 import type { Ctx } from '../app/context.ts';
 import type { Actor } from '../auth/actor.ts';
-import { canSeeOrg, requireActor } from '../auth/authorize.ts';
+import { canSeeOrg, readableOrgId, requireActor } from '../auth/authorize.ts';
 import type { Prisma } from '../generated/prisma/client.ts';
-import { AppError } from '../shared/errors.ts';
+import { parseSeqCursor } from '../shared/cursor.ts';
 import { loadWorkspace } from '../workspaces/access.ts';
 import type { ActivityEvent } from './bus.ts';
 
@@ -16,60 +16,78 @@ function visibleTo({ actor, workspaceId }: Scope, e: ActivityEvent): boolean {
   return canSeeOrg(actor, e.orgId);
 }
 
+/** The same scope as a WHERE clause, so a replay reads only rows the subscriber may see. */
+function scopeWhere({ actor, workspaceId }: Scope): Prisma.ActivityWhereInput {
+  if (workspaceId !== undefined) return { workspaceId };
+  if (actor.kind === 'WORKSPACE' && actor.workspaceKind !== 'PLATFORM') return { workspaceId: actor.workspaceId };
+  const orgId = readableOrgId(actor);
+  return orgId ? { orgId } : {};
+}
+
 async function resolveScope(ctx: Ctx, workspaceId: string | null | undefined): Promise<Scope> {
   const actor = requireActor(ctx.actor);
   if (workspaceId) await loadWorkspace(ctx, workspaceId);
   return { actor, workspaceId: workspaceId ?? undefined };
 }
 
-function parseCursor(after: string | null | undefined): bigint | undefined {
-  if (after === null || after === undefined) return undefined;
-  if (!/^\d{1,19}$/.test(after)) throw new AppError('BAD_USER_INPUT', 'after must be a cursor from an earlier event');
-  return BigInt(after);
-}
-
 /**
  * Events of one kind for one subscriber: with `after`, first every stored event after that cursor
- * (read in pages), then live ones, with no gap and no duplicate. The live subscription is opened
+ * (read in pages), then live ones, with no gap and no duplicate. The live subscription opens here,
  * before the replay read, and live events at or below the last replayed cursor are dropped.
+ *
+ * The returned iterator's `return()` ends the live queue first: a generator suspended waiting for
+ * the next event would otherwise only notice the subscriber left when another event arrived.
  */
-async function* eventStream(
+function eventStream(
   ctx: Ctx,
   scope: Scope,
   kind: Prisma.ActivityWhereInput,
   matches: (e: ActivityEvent) => boolean,
   after: bigint | undefined,
-): AsyncGenerator<ActivityEvent> {
-  const accepts = (e: ActivityEvent) => matches(e) && visibleTo(scope, e);
-  const live = ctx.events.subscribe(accepts);
-  try {
-    let last = after;
-    if (after !== undefined) {
-      for (;;) {
-        const page = await ctx.db.prisma.activity.findMany({
-          where: { ...kind, id: { gt: last! } },
-          orderBy: { id: 'asc' },
-          take: REPLAY_PAGE,
-          include: { workspace: true },
-        });
-        for (const e of page) {
-          last = e.id;
-          if (visibleTo(scope, e)) yield e;
+): AsyncIterableIterator<ActivityEvent> {
+  const live = ctx.events.subscribe((e) => matches(e) && visibleTo(scope, e));
+  async function* run(): AsyncGenerator<ActivityEvent> {
+    try {
+      let last = after;
+      if (after !== undefined) {
+        for (;;) {
+          const page = await ctx.db.prisma.activity.findMany({
+            where: { ...kind, ...scopeWhere(scope), id: { gt: last! } },
+            orderBy: { id: 'asc' },
+            take: REPLAY_PAGE,
+            include: { workspace: true },
+          });
+          for (const e of page) {
+            last = e.id;
+            yield e;
+          }
+          if (page.length < REPLAY_PAGE) break;
         }
-        if (page.length < REPLAY_PAGE) break;
       }
+      for await (const e of live) {
+        if (last !== undefined && e.id <= last) continue;
+        yield e;
+      }
+    } finally {
+      await live.return();
     }
-    for await (const e of live) {
-      if (last !== undefined && e.id <= last) continue;
-      yield e;
-    }
-  } finally {
-    await live.return();
   }
+  const events = run();
+  return {
+    next: () => events.next(),
+    return: async () => {
+      await live.return();
+      return events.return(undefined);
+    },
+    throw: (err?: unknown) => events.throw(err),
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
 }
 
 export async function workspaceEvents(ctx: Ctx, args: { workspaceId?: string | null; after?: string | null }) {
-  const after = parseCursor(args.after);
+  const after = args.after === null || args.after === undefined ? undefined : parseSeqCursor(args.after);
   const scope = await resolveScope(ctx, args.workspaceId);
   return eventStream(ctx, scope, { toStatus: { not: null } }, (e) => e.toStatus !== null, after);
 }

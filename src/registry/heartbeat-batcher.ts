@@ -19,10 +19,24 @@ const UNCHANGED_ERROR = statusesUnchangedBy('CHECK_IN_ERROR');
 /**
  * The heartbeat hot path. Concurrent heartbeats are coalesced into one UPDATE … RETURNING (one
  * statement for the whole batch), and a heartbeat only takes this lane when it cannot change the
- * workspace's status: the WHERE clause re-checks that under the row lock. A heartbeat whose row
- * is not returned needs a transition and goes to the slow path (a transaction with activity).
+ * workspace's status and its row is not locked by anyone else. A heartbeat whose row is not
+ * returned goes to the slow path (a transaction that waits for the row, then transitions).
  */
 const SQL = `
+WITH v AS (
+  SELECT * FROM jsonb_to_recordset($1::jsonb)
+    AS v(id text, model text, model_given boolean, mcp boolean, tools jsonb, active_turn boolean, error text)
+), unchanged AS (
+  -- Only rows whose status this heartbeat cannot change, and only rows nobody else holds: a row
+  -- locked by a slow-path transition is skipped (its heartbeat takes the slow path and waits
+  -- there) instead of stalling every other workspace in the batch. Locks are taken in id order.
+  SELECT w.id FROM "Workspace" w JOIN v ON v.id = w.id
+   WHERE w.status::text = ANY(CASE WHEN v.error IS NULL THEN $2::text[] ELSE $3::text[] END)
+     -- a PLATFORM workspace failing a gate (CONTRACT §5) needs the slow path's fail-closed transition
+     AND (w.kind = 'STANDARD' OR (v.mcp AND COALESCE(CASE WHEN v.model_given THEN NULLIF(v.model, '') ELSE w."model" END, '') <> ''))
+   ORDER BY w.id
+   FOR NO KEY UPDATE OF w SKIP LOCKED
+)
 UPDATE "Workspace" AS w SET
   "lastHeartbeatAt" = now(),
   "model" = CASE WHEN v.model_given THEN NULLIF(v.model, '') ELSE w."model" END,
@@ -30,11 +44,8 @@ UPDATE "Workspace" AS w SET
   "loadedMcpTools" = CASE WHEN v.tools IS NULL THEN w."loadedMcpTools" ELSE ARRAY(SELECT jsonb_array_elements_text(v.tools)) END,
   "activeTurn" = v.active_turn,
   "lastSampleError" = COALESCE(v.error, w."lastSampleError")
-FROM jsonb_to_recordset($1::jsonb) AS v(id text, model text, model_given boolean, mcp boolean, tools jsonb, active_turn boolean, error text)
-WHERE w.id = v.id
-  AND w.status::text = ANY(CASE WHEN v.error IS NULL THEN $2::text[] ELSE $3::text[] END)
-  -- a PLATFORM workspace failing a gate (CONTRACT §5) needs the slow path's fail-closed transition
-  AND (w.kind = 'STANDARD' OR (v.mcp AND COALESCE(CASE WHEN v.model_given THEN NULLIF(v.model, '') ELSE w."model" END, '') <> ''))
+FROM v, unchanged
+WHERE w.id = unchanged.id AND v.id = w.id
 RETURNING w.*`;
 
 type Pending = { hb: FastHeartbeat; resolve: (w: Workspace | undefined) => void; reject: (e: unknown) => void };

@@ -1,4 +1,5 @@
 import { v7 as uuidv7 } from 'uuid';
+import { parseSeqCursor } from './cursor.ts';
 import { AppError } from './errors.ts';
 
 /**
@@ -39,4 +40,4 @@ export function expectId(id: string, type: IdType, field = 'id'): string {
 }
 
 export const activityNodeId = (seq: bigint | number | string) => `act_${seq}`;
-export const activitySeqFromNodeId = (id: string) => BigInt(expectId(id, 'Activity').slice(4));
+export const activitySeqFromNodeId = (id: string) => parseSeqCursor(expectId(id, 'Activity').slice(4), 'id');

@@ -1,0 +1,50 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HeartbeatBatcher, type FastHeartbeat } from '../../src/registry/heartbeat-batcher.ts';
+import { openTestDb } from '../support/db.ts';
+
+describe('heartbeat fast path (real PostgreSQL, two connections)', () => {
+  let db: Awaited<ReturnType<typeof openTestDb>>;
+  const ids = ['ws_000000000000000000000000000000a1', 'ws_000000000000000000000000000000a2', 'ws_000000000000000000000000000000a3'];
+  const beat = (workspaceId: string, extra: Partial<FastHeartbeat> = {}): FastHeartbeat => ({
+    workspaceId, model: undefined, mcpServerPresent: true, loadedMcpTools: undefined, activeTurn: false, error: undefined, ...extra,
+  });
+
+  beforeAll(async () => {
+    db = await openTestDb();
+    await db.prisma.org.create({ data: { id: 'org_000000000000000000000000000000a1', name: 'o', slug: 'o' } });
+    for (const id of ids) {
+      await db.prisma.workspace.create({ data: { id, orgId: 'org_000000000000000000000000000000a1', name: id, status: 'ONLINE', provider: 'external', model: 'm' } });
+    }
+  });
+  afterAll(() => db?.dropDatabase());
+
+  it('coalesces concurrent heartbeats and updates only rows whose status cannot change', async () => {
+    const batcher = new HeartbeatBatcher(db.pool);
+    const [a, b, c] = await Promise.all([
+      batcher.submit(beat(ids[0]!, { model: 'new-model' })),
+      batcher.submit(beat(ids[1]!, { error: 'boom' })), // ONLINE + error → DEGRADED: a transition, not for this lane
+      batcher.submit(beat(ids[2]!, { loadedMcpTools: ['x', 'y'] })),
+    ]);
+    expect(a).toMatchObject({ id: ids[0], status: 'ONLINE', model: 'new-model' });
+    expect(b).toBeUndefined();
+    expect(c).toMatchObject({ id: ids[2], loadedMcpTools: ['x', 'y'] });
+    const untouched = await db.prisma.workspace.findUniqueOrThrow({ where: { id: ids[1]! } });
+    expect(untouched).toMatchObject({ status: 'ONLINE', lastSampleError: null, lastHeartbeatAt: null });
+  });
+
+  it('a row held by another transaction is skipped (slow path) without stalling the rest of the batch', async () => {
+    const holder = await db.pool.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`SELECT id FROM "Workspace" WHERE id = $1 FOR NO KEY UPDATE`, [ids[0]]);
+      const batcher = new HeartbeatBatcher(db.pool);
+      // Awaited while the holder still has its lock: if the batch waited for that row, this would hang.
+      const results = await Promise.all(ids.map((id) => batcher.submit(beat(id))));
+      expect(results[0]).toBeUndefined();
+      expect(results.slice(1).map((r) => r?.id)).toEqual(ids.slice(1));
+    } finally {
+      await holder.query('COMMIT');
+      holder.release();
+    }
+  });
+});
