@@ -7,6 +7,7 @@ import { appendActivity } from '../activity/append.ts';
 import { AppError } from '../shared/errors.ts';
 import { longText, parseInput, text } from '../shared/validate.ts';
 import { applyTransition } from '../workspaces/transition.ts';
+import { failedGate, GATE_MESSAGES } from './gates.ts';
 
 export type RegistryResult = { workspace: Workspace; accepted: boolean; reason: string | null; restartPending: boolean };
 
@@ -81,28 +82,35 @@ export async function register(ctx: Ctx, input: unknown): Promise<RegistryResult
  * sample, the status change and its activity together.
  */
 async function checkInWithTransition(ctx: Ctx, actor: WorkspaceActor, c: CheckIn): Promise<RegistryResult> {
-  const now = ctx.clock.now();
   return ctx.db.prisma.$transaction(async (tx) => {
-    const locked = await tx.$queryRaw<Workspace[]>`SELECT * FROM "Workspace" WHERE id = ${actor.workspaceId} FOR NO KEY UPDATE`;
-    const ws = locked[0];
-    if (!ws) throw new AppError('NOT_FOUND', 'workspace not found');
+    // The database's clock, as on the fast path and in the staleness sweep: one clock decides staleness.
+    const locked = await tx.$queryRaw<(Workspace & { dbNow: Date })[]>`
+      SELECT *, now() AS "dbNow" FROM "Workspace" WHERE id = ${actor.workspaceId} FOR NO KEY UPDATE`;
+    const row = locked[0];
+    if (!row) throw new AppError('NOT_FOUND', 'workspace not found');
+    const { dbNow: now, ...ws } = row;
 
+    const model = c.model !== undefined ? c.model || null : ws.model;
     const sample: Prisma.WorkspaceUpdateManyMutationInput = {
       lastHeartbeatAt: now,
       mcpServerPresent: c.mcpServerPresent,
-      ...(c.model !== undefined ? { model: c.model === '' ? null : c.model } : {}),
+      model,
       ...(c.loadedMcpTools !== undefined ? { loadedMcpTools: c.loadedMcpTools } : {}),
       ...(c.activeTurn !== undefined ? { activeTurn: c.activeTurn } : {}),
       ...(c.register?.instanceId !== undefined ? { instanceId: c.register.instanceId } : {}),
       ...(c.register?.url !== undefined ? { url: c.register.url } : {}),
       ...(c.register?.runtimeVersion !== undefined ? { runtimeVersion: c.register.runtimeVersion } : {}),
     };
-    const event = c.error ? 'CHECK_IN_ERROR' : 'CHECK_IN';
+    const gate = failedGate(ws.kind, { model, mcpServerPresent: c.mcpServerPresent });
+    const event = gate ? 'GATE_FAILED' : c.error ? 'CHECK_IN_ERROR' : 'CHECK_IN';
+    const lastSampleError = gate
+      ? `${gate}: ${GATE_MESSAGES[gate]}`
+      : c.error ?? (ws.status === 'DEGRADED' || ws.status === 'ONLINE' ? ws.lastSampleError : null);
     const outcome = await applyTransition(tx, {
       workspaceId: ws.id, orgId: ws.orgId, from: ws.status, event,
-      reason: c.register ? 'REGISTERED' : c.error ? 'HEARTBEAT_ERROR' : 'HEARTBEAT',
+      reason: gate ?? (c.register ? 'REGISTERED' : c.error ? 'HEARTBEAT_ERROR' : 'HEARTBEAT'),
       actorKind: 'WORKSPACE', actorId: actor.workspaceId, now,
-      set: { ...sample, lastSampleError: c.error ?? (ws.status === 'DEGRADED' || ws.status === 'ONLINE' ? ws.lastSampleError : null) },
+      set: { ...sample, lastSampleError },
     });
     if (outcome.kind === 'refused') {
       // e.g. a STOPPED workspace's runtime still calling: record that we heard it, change nothing.
@@ -110,9 +118,10 @@ async function checkInWithTransition(ctx: Ctx, actor: WorkspaceActor, c: CheckIn
       const current = await tx.workspace.findUniqueOrThrow({ where: { id: ws.id } });
       return { workspace: current, accepted: false, reason: `WORKSPACE_${ws.status}`, restartPending: current.restartPending };
     }
-    if (outcome.kind === 'lost') throw new Error('workspace row changed under its lock'); // cannot happen: we hold FOR UPDATE
+    if (outcome.kind === 'lost') throw new Error('workspace row changed under its lock'); // cannot happen: we hold the row
     const current = await tx.workspace.findUniqueOrThrow({ where: { id: ws.id } });
     if (outcome.kind === 'changed') await appendActivity(tx, [outcome.activity]);
-    return { workspace: current, accepted: true, reason: null, restartPending: current.restartPending };
+    // A gate failure is fail-closed: the runtime is told it was not accepted, and why.
+    return { workspace: current, accepted: !gate, reason: gate ?? null, restartPending: current.restartPending };
   });
 }
