@@ -19,6 +19,7 @@ import { startHttpServer, type HttpServer } from '../server/server.ts';
 import { RateLimits } from '../shared/rate-limit.ts';
 import type { Logger } from '../shared/logger.ts';
 import { systemClock, type Services } from './context.ts';
+import { lockDataDir } from './data-dir-lock.ts';
 
 export type Trellis = { services: Services; http: HttpServer; url: string; stop: () => Promise<void> };
 
@@ -48,8 +49,11 @@ export async function startTrellis(config: Config, opts: StartOptions): Promise<
   };
   try {
     await fs.mkdir(config.dataDir, { recursive: true });
+    cleanups.push(await lockDataDir(config.dataDir));
     let databaseUrl = config.databaseUrl;
     if (!databaseUrl) {
+      // The embedded server runs as its own OS user, which must be able to traverse DATA_DIR.
+      if (process.getuid?.() === 0) await fs.chmod(config.dataDir, (await fs.stat(config.dataDir)).mode | 0o011);
       const embedded: EmbeddedPostgres = await startEmbeddedPostgres({ dir: path.join(config.dataDir, 'postgres'), log });
       cleanups.push(embedded.stop);
       databaseUrl = await ensureDatabase(embedded.url, EMBEDDED_DATABASE);

@@ -16,7 +16,9 @@ export function connectDb(url: string, opts: { max?: number } = {}): Db {
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => undefined);
   pool.on('connect', (client) => client.on('error', () => undefined));
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  // Status-changing transactions queue on the activity-order lock (src/activity/append.ts); give
+  // them room under load instead of Prisma's 2 s / 5 s defaults failing them.
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool), transactionOptions: { maxWait: 10_000, timeout: 30_000 } });
   let closed: Promise<void> | undefined;
   return {
     prisma,

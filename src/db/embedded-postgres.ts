@@ -55,7 +55,7 @@ export async function startEmbeddedPostgres(opts: {
   ];
   const child = spawn(bins.postgres, flags, {
     ...(owner ?? {}),
-    env: { ...process.env, LC_MESSAGES: 'C' },
+    env: serverEnv(),
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   await waitUntilReady(child, opts.log);
@@ -118,7 +118,7 @@ async function initdb(bins: Binaries, dataDir: string, password: string, owner: 
 
 function run(cmd: string, args: string[], owner: { uid: number; gid: number } | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { ...(owner ?? {}), stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(cmd, args, { ...(owner ?? {}), env: serverEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
@@ -214,4 +214,9 @@ function stopServer(child: ChildProcess): Promise<void> {
     child.once('exit', () => resolve());
     child.kill('SIGINT'); // "fast" shutdown: disconnect clients, checkpoint, exit
   });
+}
+
+/** Only what PostgreSQL needs: never our own environment (tokens, cloud credentials). */
+function serverEnv(): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_MESSAGES: 'C', LANG: 'C' };
 }

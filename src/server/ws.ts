@@ -57,7 +57,9 @@ export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaSer
           ctx.extra.actor = await svc.auth.authenticate(token);
         } catch (err) {
           if (err instanceof AppError) return false;
-          throw err;
+          // Never let an internal error's text reach the client as a close reason.
+          svc.log.error({ err }, 'graphql-ws authentication failed unexpectedly');
+          return false;
         }
         const conn: Conn = { token, tokenHash: hashToken(token), idleSince: Date.now(), ctx, socket: ctx.extra.socket };
         ctx.extra.conn = conn;

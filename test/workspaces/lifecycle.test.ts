@@ -31,6 +31,7 @@ describe('workspace lifecycle table', () => {
   it('covers every status × event pair exactly once', () => {
     const events = new Set(EXPECTED.map(([, e]) => e));
     expect(EXPECTED).toHaveLength(ALL_STATUSES.length * events.size);
+    expect(new Set(EXPECTED.map(([from, event]) => `${from}/${event}`)).size).toBe(EXPECTED.length);
   });
 
   it.each(EXPECTED)('%s + %s → %s', (from, event, to) => {
