@@ -23,19 +23,22 @@ export function newId(type: IdType): string {
   return `${ID_PREFIX[type]}_${uuidv7().replaceAll('-', '')}`;
 }
 
-const SHAPE = /^([a-z]+)_([0-9a-f]{32}|[0-9]{1,19})$/;
+const PREFIXED = /^([a-z]+)_([0-9a-z]+)$/;
+const UUID_HEX = /^[0-9a-f]{32}$/;
+const SEQ = /^[0-9]{1,19}$/;
 
+/** The type an id names, or undefined when it is not a Trellis id at all. */
 export function typeOfId(id: string): IdType | undefined {
-  const match = SHAPE.exec(id);
+  const match = PREFIXED.exec(id);
   if (!match) return undefined;
-  return (Object.keys(ID_PREFIX) as IdType[]).find((t) => ID_PREFIX[t] === match[1]);
+  const type = (Object.keys(ID_PREFIX) as IdType[]).find((t) => ID_PREFIX[t] === match[1]);
+  if (!type) return undefined;
+  return (type === 'Activity' ? SEQ : UUID_HEX).test(match[2]!) ? type : undefined;
 }
 
 /** Checks that `id` names a `type`; a malformed id or one of another type is bad input. */
 export function expectId(id: string, type: IdType, field = 'id'): string {
-  if (typeOfId(id) !== type || (type === 'Activity') !== /_\d+$/.test(id)) {
-    throw new AppError('BAD_USER_INPUT', `${field} must be a ${type} id`);
-  }
+  if (typeOfId(id) !== type) throw new AppError('BAD_USER_INPUT', `${field} must be a ${type} id`);
   return id;
 }
 

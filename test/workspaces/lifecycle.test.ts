@@ -43,3 +43,17 @@ describe('workspace lifecycle table', () => {
     expect(statusesUnchangedBy('CHECK_IN_ERROR')).toEqual(['DEGRADED']);
   });
 });
+
+import { expectId, typeOfId } from '../../src/shared/ids.ts';
+
+describe('ids', () => {
+  it('types an id by its prefix and shape, even when its hex happens to be all digits', () => {
+    expect(typeOfId('ws_00000000000000000000000000000042')).toBe('Workspace');
+    expect(typeOfId('ws_01a201d294d370fa98819e2457391dfb')).toBe('Workspace');
+    expect(typeOfId('act_42')).toBe('Activity');
+    expect(typeOfId('act_01a201d294d370fa98819e2457391dfb')).toBeUndefined();
+    expect(typeOfId('ws_42')).toBeUndefined();
+    expect(typeOfId('zz_01a201d294d370fa98819e2457391dfb')).toBeUndefined();
+    expect(() => expectId('org_01a201d294d370fa98819e2457391dfb', 'Workspace')).toThrow(/must be a Workspace id/);
+  });
+});
