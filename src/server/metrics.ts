@@ -34,6 +34,8 @@ export class Metrics {
     registers: [this.registry],
   });
   readonly wsConnections = new Gauge({ name: 'trellis_ws_connections', help: 'Open graphql-ws connections', registers: [this.registry] });
+  /** Set by the graphql-ws server, which knows its connections. */
+  wsSubscriptions: () => number = () => 0;
   readonly jobs = new Counter({
     name: 'trellis_jobs_total',
     help: 'graphile-worker job attempts by task and outcome (success, error = will retry, failed = no attempts left)',
@@ -67,6 +69,15 @@ export class Metrics {
       registers: [this.registry],
       collect() {
         this.set(opts.subscribers());
+      },
+    });
+    const metrics = this; // eslint-disable-line @typescript-eslint/no-this-alias -- read at scrape time by the gauge below
+    new Gauge({
+      name: 'trellis_ws_subscriptions',
+      help: 'Active graphql-ws subscriptions (subscribers sharing one execution count once each)',
+      registers: [this.registry],
+      collect() {
+        this.set(metrics.wsSubscriptions());
       },
     });
     collectDefaultMetrics({ register: this.registry, prefix: 'trellis_' });

@@ -12,6 +12,7 @@ import { contextFor, tokenFrom } from './context.ts';
 import { normalizeError } from './errors.ts';
 import { originAllowed } from './limits.ts';
 import type { Metrics } from './metrics.ts';
+import { SharedSubscriptions } from './shared-subscriptions.ts';
 
 /** Close codes this server uses besides graphql-ws's own (4403 Forbidden on a bad token). */
 export const WS_CLOSE = { revoked: CloseCode.Forbidden, idle: 4000, shutdown: 1001 } as const;
@@ -30,6 +31,12 @@ type Extra = { socket: WebSocket; request: http.IncomingMessage; actor?: Actor; 
 export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaServerInstance<Record<string, unknown>, Record<string, unknown>>, svc: Services, metrics: Metrics) {
   const limits = svc.config.limits;
   const conns = new Set<Conn>();
+  const shared = new SharedSubscriptions();
+  metrics.wsSubscriptions = () => {
+    let n = 0;
+    for (const c of conns) n += Object.keys(c.ctx.subscriptions).length;
+    return n;
+  };
   const wss = new WebSocketServer({
     server,
     path,
@@ -48,7 +55,8 @@ export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaSer
   useServer<Record<string, unknown>, Extra>(
     {
       execute: (args: ExecutionArgs) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
-      subscribe: (args: ExecutionArgs) => (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args) as never,
+      subscribe: (args: ExecutionArgs) =>
+        shared.subscribe(args, () => (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args) as never) as never,
       onConnect: async (ctx) => {
         const auth = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
         const token = typeof auth === 'string' ? tokenFrom(auth) : undefined;

@@ -1,0 +1,103 @@
+import { Kind, visit, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
+import type { Actor } from '../auth/actor.ts';
+import { PushQueue } from '../events/queue.ts';
+
+type Source = AsyncIterable<ExecutionResult> | ExecutionResult;
+type Group = { members: Set<PushQueue<ExecutionResult>>; stop: () => void };
+
+/**
+ * Shared work per event, not per subscriber: subscribers that sent the same document with the
+ * same variables and see the same things (same actor scope) share ONE GraphQL execution; each
+ * event's result is computed once and handed to every member. Only the transport's framing is
+ * per subscriber. Subscriptions that replay (`after:`) are never shared: a late joiner would miss
+ * the replay.
+ */
+export class SharedSubscriptions {
+  private groups = new Map<string, Promise<Group | ExecutionResult>>();
+  private docIds = new WeakMap<DocumentNode, number>();
+  private nextDocId = 0;
+
+  get groupCount(): number {
+    return this.groups.size;
+  }
+
+  async subscribe(args: ExecutionArgs, open: () => Source | Promise<Source>): Promise<Source> {
+    const key = this.keyOf(args);
+    if (key === undefined) return open();
+    let pending = this.groups.get(key);
+    if (!pending) {
+      pending = this.createGroup(key, open);
+      this.groups.set(key, pending);
+    }
+    const group = await pending;
+    if (!('members' in group)) return open(); // the first subscribe failed (an error result): no sharing
+    const member: PushQueue<ExecutionResult> = new PushQueue<ExecutionResult>(10_000, () => {
+      group.members.delete(member);
+      if (group.members.size === 0) {
+        this.groups.delete(key);
+        group.stop();
+      }
+    });
+    group.members.add(member);
+    return member;
+  }
+
+  private async createGroup(key: string, open: () => Source | Promise<Source>): Promise<Group | ExecutionResult> {
+    let source: Source;
+    try {
+      source = await open();
+    } catch (err) {
+      this.groups.delete(key);
+      throw err;
+    }
+    if (!(Symbol.asyncIterator in source)) {
+      this.groups.delete(key);
+      return source;
+    }
+    const iterator = source[Symbol.asyncIterator]();
+    const group: Group = { members: new Set(), stop: () => void iterator.return?.() };
+    void (async () => {
+      try {
+        for (;;) {
+          const { value, done } = await iterator.next();
+          if (done) break;
+          for (const m of group.members) m.push(value);
+        }
+        for (const m of [...group.members]) m.return();
+      } catch (err) {
+        for (const m of [...group.members]) m.fail(err);
+      } finally {
+        if (this.groups.get(key) !== undefined && group.members.size === 0) this.groups.delete(key);
+      }
+    })();
+    return group;
+  }
+
+  /** The sharing key, or undefined when this subscription must run alone. */
+  private keyOf(args: ExecutionArgs): string | undefined {
+    const variables = (args.variableValues ?? {}) as Record<string, unknown>;
+    if (replays(args.document, variables)) return undefined;
+    const actor = (args.contextValue as { actor?: Actor } | undefined)?.actor;
+    if (!actor) return undefined;
+    let docId = this.docIds.get(args.document);
+    if (docId === undefined) this.docIds.set(args.document, (docId = this.nextDocId++));
+    const scope = actor.kind === 'USER'
+      ? `U:${actor.role}:${actor.orgId ?? '*'}`
+      : `W:${actor.workspaceKind}:${actor.orgId}:${actor.workspaceKind === 'PLATFORM' ? '' : actor.workspaceId}`;
+    return `${docId}|${args.operationName ?? ''}|${scope}|${JSON.stringify(variables)}`;
+  }
+}
+
+/** Whether any `after:` argument is given a non-null value (a replaying subscription). */
+function replays(document: DocumentNode, variables: Record<string, unknown>): boolean {
+  let found = false;
+  visit(document, {
+    Argument(node) {
+      if (node.name.value !== 'after') return;
+      if (node.value.kind === Kind.NULL) return;
+      if (node.value.kind === Kind.VARIABLE && (variables[node.value.name.value] ?? null) === null) return;
+      found = true;
+    },
+  });
+  return found;
+}
