@@ -91,7 +91,8 @@ export type Child = { proc: ChildProcess; url: string; pid: number; stop: () => 
 /** Starts a Node/TypeScript entry point and waits for `ready` on its stdout. */
 export async function startProcess(entry: string, env: Record<string, string>, ready: RegExp, timeoutMs = 60_000): Promise<Child & { readyAfterMs: number; firstLines: string[] }> {
   const started = performance.now();
-  const proc = spawn(process.execPath, ['--import', 'tsx', entry], {
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean); // e.g. --cpu-prof for profiling
+  const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', entry], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
