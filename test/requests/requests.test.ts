@@ -238,6 +238,7 @@ describe('requests (tasks and approvals), real server', () => {
 
       // while disconnected: two more approvals, one resolved
       const missed1 = await approval(self.client, undefined, { title: 'missed 1' });
+      await self.client.ok(CREATE, { input: { kind: 'TASK', title: 'a task: not replayed to an APPROVAL subscriber' } });
       const missed2 = await approval(platform.client, target.id, { title: 'missed 2' });
       await orgA.member.ok(RESOLVE, { input: { requestId: missed1.id, decision: 'REJECT' } });
 
