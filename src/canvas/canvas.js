@@ -146,7 +146,7 @@ async function resolve(request, decision, button) {
   try {
     await gql('mutation CanvasResolve($input: ResolveRequestInput!) { resolveRequest(input: $input) { id status } }', { input: { requestId: request.id, decision } });
     state.requests.delete(request.id);
-    announce(`${request.title}: ${decision.toLowerCase()}d`);
+    announce(`${request.title}: ${{ APPROVE: 'approved', REJECT: 'rejected', COMPLETE: 'marked done', CANCEL: 'cancelled' }[decision]}`);
   } catch (err) {
     if (err.code === 'CONFLICT') {
       state.requests.delete(request.id);

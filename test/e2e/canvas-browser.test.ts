@@ -108,5 +108,10 @@ describe.skipIf(SKIP)('canvas in chromium (playwright-core)', () => {
       const r = await fetch(`${base}${p}`);
       expect(r.status).toBe(404);
     }
+    expect((await fetch(`${base}/canvas`, { method: 'POST', body: 'x' })).status).toBe(405);
+    const head = await fetch(`${base}/canvas/canvas.js`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect(head.headers.get('x-frame-options')).toBe('DENY');
   });
 });
