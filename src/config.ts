@@ -14,6 +14,7 @@ const envSchema = z.object({
   TRELLIS_HEARTBEAT_STALE_MS: positiveMs.optional(),
   TRELLIS_STALE_SWEEP_INTERVAL_MS: positiveMs.optional(),
   TRELLIS_RECONCILE_INTERVAL_MS: positiveMs.default(60_000),
+  TRELLIS_REQUEST_EXPIRY_INTERVAL_MS: positiveMs.default(5_000),
   TRELLIS_RESTART_DEBOUNCE_MS: positiveMs.default(2_000),
   TRELLIS_MCP_RECOVERY_COOLDOWN_MS: positiveMs.default(300_000),
   TRELLIS_PROVISION_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(3),
@@ -42,6 +43,8 @@ export type Config = {
   heartbeatStaleMs: number;
   staleSweepIntervalMs: number;
   reconcileIntervalMs: number;
+  /** How often PENDING requests past `expiresAt` are moved to EXPIRED. */
+  requestExpiryIntervalMs: number;
   restartDebounceMs: number;
   mcpRecoveryCooldownMs: number;
   provisionAttempts: number;
@@ -93,6 +96,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     heartbeatStaleMs,
     staleSweepIntervalMs: e.TRELLIS_STALE_SWEEP_INTERVAL_MS ?? Math.max(50, Math.min(5_000, Math.floor(heartbeatStaleMs / 3))),
     reconcileIntervalMs: e.TRELLIS_RECONCILE_INTERVAL_MS,
+    requestExpiryIntervalMs: e.TRELLIS_REQUEST_EXPIRY_INTERVAL_MS,
     restartDebounceMs: e.TRELLIS_RESTART_DEBOUNCE_MS,
     mcpRecoveryCooldownMs: e.TRELLIS_MCP_RECOVERY_COOLDOWN_MS,
     provisionAttempts: e.TRELLIS_PROVISION_ATTEMPTS,

@@ -13,6 +13,7 @@ import { externalProvider } from '../providers/external.ts';
 import { LocalProvider } from '../providers/local/local-provider.ts';
 import { ProviderRegistry } from '../providers/registry.ts';
 import { startStalenessSweep } from '../reconcilers/heartbeat-staleness.ts';
+import { startRequestExpirySweep } from '../requests/expiry.ts';
 import { HeartbeatBatcher } from '../registry/heartbeat-batcher.ts';
 import { Metrics } from '../server/metrics.ts';
 import { startHttpServer, type HttpServer } from '../server/server.ts';
@@ -99,6 +100,8 @@ export async function startTrellis(config: Config, opts: StartOptions): Promise<
       });
       const sweep = startStalenessSweep(services);
       cleanups.push(sweep.stop);
+      const expiry = startRequestExpirySweep(services);
+      cleanups.push(expiry.stop);
     }
     print(`Trellis listening on ${http.url}`);
     return { services, http, url: http.url, stop };

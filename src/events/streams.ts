@@ -1,7 +1,7 @@
 import type { Ctx } from '../app/context.ts';
 import type { Actor } from '../auth/actor.ts';
 import { canSeeOrg, readableOrgId, requireActor } from '../auth/authorize.ts';
-import type { Prisma } from '../generated/prisma/client.ts';
+import type { Prisma, RequestKind } from '../generated/prisma/client.ts';
 import { parseSeqCursor } from '../shared/cursor.ts';
 import { loadWorkspace } from '../workspaces/access.ts';
 import type { ActivityEvent } from './bus.ts';
@@ -90,6 +90,22 @@ export async function workspaceEvents(ctx: Ctx, args: { workspaceId?: string | n
   const after = args.after === null || args.after === undefined ? undefined : parseSeqCursor(args.after);
   const scope = await resolveScope(ctx, args.workspaceId);
   return eventStream(ctx, scope, { toStatus: { not: null } }, (e) => e.toStatus !== null, after);
+}
+
+const REQUEST_TYPES = ['REQUEST_CREATED', 'REQUEST_RESOLVED'] as const;
+const isRequestEvent = (e: ActivityEvent) => (REQUEST_TYPES as readonly string[]).includes(e.type);
+const requestKindOf = (e: ActivityEvent) => (e.data as { kind?: unknown } | null)?.kind;
+
+/**
+ * Request creations and resolutions (expiries included) the caller can see, optionally of one
+ * kind; with `after`, missed ones are replayed first. Each event carries the request as it is now.
+ */
+export async function requestEvents(ctx: Ctx, args: { kind?: RequestKind | null; after?: string | null }) {
+  const after = args.after === null || args.after === undefined ? undefined : parseSeqCursor(args.after);
+  const scope = await resolveScope(ctx, undefined);
+  const kind = args.kind ?? undefined;
+  const where: Prisma.ActivityWhereInput = { type: { in: [...REQUEST_TYPES] }, ...(kind ? { data: { path: ['kind'], equals: kind } } : {}) };
+  return eventStream(ctx, scope, where, (e) => isRequestEvent(e) && (kind === undefined || requestKindOf(e) === kind), after);
 }
 
 export async function provisionFailures(ctx: Ctx) {

@@ -1,5 +1,5 @@
 import {
-  ActivityType, ActorKind, OperationKind, OperationStatus, Role, WorkspaceKind, WorkspaceStatus,
+  ActivityType, ActorKind, OperationKind, OperationStatus, RequestKind, RequestStatus, Role, WorkspaceKind, WorkspaceStatus,
 } from '../generated/prisma/enums.ts';
 import { builder } from './builder.ts';
 
@@ -13,3 +13,6 @@ export const WorkspaceStatusEnum = builder.enumType('WorkspaceStatus', { values:
 export const OperationKindEnum = builder.enumType('OperationKind', { values: values(OperationKind) });
 export const OperationStatusEnum = builder.enumType('OperationStatus', { values: values(OperationStatus) });
 export const ActivityTypeEnum = builder.enumType('ActivityType', { values: values(ActivityType) });
+export const RequestKindEnum = builder.enumType('RequestKind', { values: values(RequestKind) });
+export const RequestStatusEnum = builder.enumType('RequestStatus', { values: values(RequestStatus) });
+export const RequestDecisionEnum = builder.enumType('RequestDecision', { values: ['APPROVE', 'REJECT', 'COMPLETE', 'CANCEL'] as const });

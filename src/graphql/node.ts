@@ -5,6 +5,7 @@ import { AppError } from '../shared/errors.ts';
 import { activitySeqFromNodeId, typeOfId } from '../shared/ids.ts';
 import { canReadWorkspace } from '../workspaces/access.ts';
 import { getWorkspace } from '../workspaces/service.ts';
+import { getRequest } from '../requests/service.ts';
 import { builder, NodeRef } from './builder.ts';
 
 /** `node(id)`: any object by its id, or null when it does not exist or is not the caller's to see. */
@@ -29,6 +30,8 @@ async function loadNode(ctx: GqlCtx, id: string): Promise<{ id: string } | null>
       const visible = row.workspaceId ? canReadWorkspace(actor, { id: row.workspaceId, orgId: row.orgId }) : canSeeOrg(actor, row.orgId);
       return visible ? toActivityView(row) : null;
     }
+    case 'Request':
+      return getRequest(ctx, id);
     default:
       return null;
   }

@@ -1,4 +1,4 @@
-import type { Operation, Org, Workspace } from '../generated/prisma/client.ts';
+import type { Operation, Org, Request, Workspace } from '../generated/prisma/client.ts';
 import type { ActivityView } from '../activity/view.ts';
 import { builder } from './builder.ts';
 
@@ -10,3 +10,4 @@ export const OrgRef = builder.objectRef<Org>('Org');
 export const WorkspaceRef = builder.objectRef<Workspace>('Workspace');
 export const OperationRef = builder.objectRef<Operation>('Operation');
 export const ActivityRef = builder.objectRef<ActivityView>('Activity');
+export const RequestRef = builder.objectRef<Request>('Request');

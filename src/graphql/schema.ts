@@ -7,6 +7,7 @@ import '../operations/schema.ts';
 import '../activity/schema.ts';
 import '../registry/schema.ts';
 import '../events/schema.ts';
+import '../requests/schema.ts';
 import './node.ts';
 
 let schema: GraphQLSchema | undefined;

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { createYoga } from 'graphql-yoga';
 import type { Services } from '../app/context.ts';
 import { getSchema } from '../graphql/schema.ts';
+import { canvasHandler } from './canvas.ts';
 import { contextFor } from './context.ts';
 import { maskError, useContractErrorCodes } from './errors.ts';
 import { readiness } from './health.ts';
@@ -16,7 +17,7 @@ export type HttpServer = { server: http.Server; url: string; port: number; close
 
 /**
  * One port, one path: GraphQL over HTTP (and SSE) through yoga, graphql-ws on the same path
- * (src/server/ws.ts), and /healthz, /readyz, /metrics beside them. Requests are refused before
+ * (src/server/ws.ts), and /healthz, /readyz, /metrics and the canvas (/canvas) beside them. Requests are refused before
  * yoga reads them when the body is too large, the Origin is foreign or CSRF rules are broken
  * (src/server/limits.ts).
  */
@@ -35,8 +36,10 @@ export async function startHttpServer(svc: Services, opts: { host: string; port:
     context: ({ request }) => contextFor(svc, request.headers.get('authorization'), undefined, requestIdOf(request)),
   });
 
+  const canvas = canvasHandler();
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
+    if (canvas(req, res, url.pathname)) return;
     if (url.pathname === '/healthz') return json(res, 200, { ok: true });
     if (url.pathname === '/readyz') {
       void readiness(svc).then((r) => json(res, r.ok ? 200 : 503, r));

@@ -27,6 +27,8 @@ const MUTATIONS = {
   issueWorkspaceToken: 'mutation FuzzIssue($input: ID!) { issueWorkspaceToken(workspaceId: $input) { token } }',
   registerWorkspace: 'mutation FuzzRegister($input: RegisterInput!) { registerWorkspace(input: $input) { accepted } }',
   heartbeat: 'mutation FuzzHeartbeat($input: HeartbeatInput!) { heartbeat(input: $input) { accepted } }',
+  createRequest: 'mutation FuzzCreateRequest($input: CreateRequestInput!) { createRequest(input: $input) { id } }',
+  resolveRequest: 'mutation FuzzResolveRequest($input: ResolveRequestInput!) { resolveRequest(input: $input) { id } }',
 };
 
 describe('fuzzing the mutations’ inputs (fast-check)', () => {
@@ -54,12 +56,17 @@ describe('fuzzing the mutations’ inputs (fast-check)', () => {
     })),
     issueWorkspaceToken: anything,
     registerWorkspace: fc.oneof(anything, fc.record({ mcpServerPresent: maybe(fc.boolean()), instanceId: maybe(nasty), url: maybe(nasty), runtimeVersion: maybe(nasty), model: maybe(nasty), loadedMcpTools: maybe(fc.array(nasty, { maxLength: 600 })) })),
+    createRequest: fc.oneof(anything, fc.record({
+      kind: maybe(fc.constantFrom('TASK', 'APPROVAL', 'OTHER')), title: maybe(nasty), body: maybe(nasty), payload: maybe(anything),
+      workspaceId: maybe(nasty), expiresAt: maybe(fc.oneof(nasty, fc.date({ noInvalidDate: true }).map((d) => d.toISOString()))),
+    })),
+    resolveRequest: fc.oneof(anything, fc.record({ requestId: maybe(nasty), decision: maybe(fc.constantFrom('APPROVE', 'REJECT', 'COMPLETE', 'CANCEL', 'MAYBE')), note: maybe(nasty) })),
     heartbeat: fc.oneof(anything, fc.record({ mcpServerPresent: maybe(fc.boolean()), activeTurn: maybe(fc.boolean()), model: maybe(nasty), error: maybe(nasty), loadedMcpTools: maybe(fc.array(nasty, { maxLength: 600 })) })),
   };
 
   for (const [name, arbitrary] of Object.entries(inputs) as [keyof typeof MUTATIONS, fc.Arbitrary<unknown>][]) {
     it(`${name}: every generated input is accepted or refused with a code, and a refused one writes nothing`, async () => {
-      const token = name === 'registerWorkspace' || name === 'heartbeat' ? ws.token : server.adminToken;
+      const token = name === 'registerWorkspace' || name === 'heartbeat' || name === 'createRequest' ? ws.token : server.adminToken;
       await fc.assert(
         fc.asyncProperty(arbitrary, async (input) => {
           const before = await rowCounts(server);

@@ -46,7 +46,7 @@ export function expectRefused(r: RawResponse, what: string) {
 
 /** Row counts of every table a request could write to. */
 export async function rowCounts(server: TestServer): Promise<Record<string, number>> {
-  const tables = ['Org', 'ApiToken', 'Workspace', 'WorkspaceToken', 'DeclaredPlugin', 'Operation', 'Activity'];
+  const tables = ['Org', 'ApiToken', 'Workspace', 'WorkspaceToken', 'DeclaredPlugin', 'Operation', 'Activity', 'Request'];
   const out: Record<string, number> = {};
   for (const t of tables) {
     const { rows } = await server.trellis.services.db.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM "${t}"`);

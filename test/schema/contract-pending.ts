@@ -26,18 +26,4 @@ export const PENDING_CONTRACT: string[] = [
   'Query.runtimeSecrets',
   'Mutation.setSecret',
   'Mutation.deleteSecret',
-  // issue: tasks and approvals
-  'Request',
-  'RequestEdge',
-  'RequestConnection',
-  'RequestEvent',
-  'RequestKind',
-  'RequestStatus',
-  'RequestDecision',
-  'CreateRequestInput',
-  'ResolveRequestInput',
-  'Query.requests',
-  'Mutation.createRequest',
-  'Mutation.resolveRequest',
-  'Subscription.requestEvents',
 ];

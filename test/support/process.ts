@@ -139,7 +139,19 @@ export function processesWithArg(needle: string): number[] {
 
 /** Pids of live (non-zombie) processes whose environment holds `entry` (NAME=value). */
 export function processesWithEnv(entry: string): number[] {
-  return scanProc((pid) => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(entry));
+  const pids = scanProc((pid) => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(entry));
+  // A matching process's own children inherit its environment (the tsx loader runs esbuild as a
+  // short-lived child): count only the processes whose parent does not match too.
+  return pids.filter((pid) => !pids.includes(parentOf(pid)));
+}
+
+function parentOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return -1;
+  }
 }
 
 /** Pids of live processes with an environment variable whose value mentions `needle`. */
