@@ -9,6 +9,7 @@ import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded-pos
 import { migrate } from '../db/migrate.ts';
 import { EventBus } from '../events/bus.ts';
 import { startWorker } from '../jobs/worker.ts';
+import { Ec2Provider } from '../providers/ec2/ec2-provider.ts';
 import { externalProvider } from '../providers/external.ts';
 import { LocalProvider } from '../providers/local/local-provider.ts';
 import { ProviderRegistry } from '../providers/registry.ts';
@@ -26,6 +27,8 @@ export type StartOptions = {
   print?: (line: string) => void;
   /** Run the job worker and the sweeps in this process (default true). */
   background?: boolean;
+  /** Replaces the provider registry (tests inject providers with barriers and faults). */
+  providers?: (defaults: ProviderRegistry) => ProviderRegistry;
 };
 
 const EMBEDDED_DATABASE = 'trellis';
@@ -61,10 +64,15 @@ export async function startTrellis(config: Config, opts: StartOptions): Promise<
     cleanups.push(() => events.stop());
 
     let apiUrl = config.publicUrl ?? '';
-    const providers = new ProviderRegistry([
+    const defaults = new ProviderRegistry([
       new LocalProvider({ instancesDir: path.join(config.dataDir, 'instances'), apiUrl: () => apiUrl, heartbeatIntervalMs: config.heartbeatIntervalMs, log }),
+      new Ec2Provider({
+        region: config.awsRegion, endpoint: config.awsEndpoint, ...config.ec2,
+        apiUrl: () => apiUrl, heartbeatIntervalMs: config.heartbeatIntervalMs, log,
+      }),
       externalProvider,
     ]);
+    const providers = opts.providers ? opts.providers(defaults) : defaults;
     const services: Services = {
       config, db, log, clock: systemClock, events, providers,
       auth: new Authenticator(db),

@@ -160,7 +160,7 @@ describe('authorization (CONTRACT §3), real server', () => {
       op: string,
       field: string,
       run: Row['run'],
-      [anonymous, instanceAdmin, admin, member, viewer, workspace, platform, otherAdmin]: Outcome[],
+      [anonymous, instanceAdmin, admin, member, viewer, workspace, platform, otherAdmin]: [Outcome, Outcome, Outcome, Outcome, Outcome, Outcome, Outcome, Outcome],
     ): Row => ({ op, field, run, expect: { anonymous, instanceAdmin, admin, member, viewer, workspace, platform, otherAdmin } });
 
     const U = 'UNAUTHENTICATED', F = 'FORBIDDEN', NF = 'NOT_FOUND';

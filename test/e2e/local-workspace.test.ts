@@ -70,7 +70,7 @@ function sseEvents(url: string, token: string, query: string, variables: Record<
       });
       const decoder = new TextDecoder();
       let buffer = '';
-      for await (const chunk of res.body!) {
+      for await (const chunk of res.body! as unknown as AsyncIterable<Uint8Array>) {
         buffer += decoder.decode(chunk as Uint8Array, { stream: true });
         let end: number;
         while ((end = buffer.indexOf('\n\n')) >= 0) {
