@@ -24,7 +24,8 @@ export type FakeInstance = {
   terminatedAt: number | undefined;
 };
 
-export type Fault = { status: number; code: string; message?: string } | { delayMs: number } | { reset: true };
+/** An error answer, a slow answer, or a dropped connection (before or after the action took effect). */
+export type Fault = { status: number; code: string; message?: string } | { delayMs: number } | { reset: true; afterProcessing?: boolean };
 
 type Call = { action: string; params: URLSearchParams | Record<string, unknown>; attempt: string | undefined };
 
@@ -116,6 +117,12 @@ export class FakeAws {
       return res.destroyed; // the client gave up: nothing more to send
     }
     if ('reset' in fault) {
+      if (fault.afterProcessing) {
+        const end = res.end.bind(res);
+        res.end = ((..._args: unknown[]) => { res.socket?.destroy(); return res; }) as typeof res.end;
+        void end; // the action runs, its answer is lost
+        return false;
+      }
       res.socket?.destroy();
       return true;
     }

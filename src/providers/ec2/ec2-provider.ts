@@ -56,7 +56,7 @@ export class Ec2Provider implements Provider {
       ...(this.opts.endpoint ? { endpoint: this.opts.endpoint } : {}),
       ...(this.opts.credentials ? { credentials: this.opts.credentials } : {}),
       maxAttempts: this.opts.maxAttempts ?? 3,
-      requestHandler: { requestTimeout: this.opts.requestTimeoutMs ?? 15_000, connectionTimeout: 5_000 },
+      requestHandler: { requestTimeout: this.opts.requestTimeoutMs ?? 15_000, connectionTimeout: 5_000, throwOnRequestTimeout: true },
     };
     this.ec2 ??= new EC2Client(common);
     this.sm ??= new SecretsManagerClient(common);
