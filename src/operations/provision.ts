@@ -58,7 +58,9 @@ export async function provision(svc: Services, op: Operation, attempt: Attempt):
     return failProvision(svc, op, ws, message);
   }
 
-  await svc.db.prisma.$transaction(async (tx) => {
+  const recorded = await svc.db.prisma.$transaction(async (tx) => {
+    // Finished elsewhere meanwhile (the deadline sweep failed it): record nothing.
+    if (!(await finishOperation(svc, op.id, 'SUCCEEDED', null, tx))) return false;
     // The runtime may have registered already (and reported its instance); never overwrite a
     // different instance than the one this operation started.
     if (result.instanceId) {
@@ -67,13 +69,18 @@ export async function provision(svc: Services, op: Operation, attempt: Attempt):
         data: { instanceId: result.instanceId, url: result.url },
       });
     }
-    await finishOperation(svc, op.id, 'SUCCEEDED', null, tx);
     await appendActivity(tx, [{
       orgId: ws.orgId, workspaceId: ws.id, type: 'INSTANCE_STARTED',
       message: result.instanceId ? `instance ${result.instanceId} started; waiting for the runtime to register` : 'waiting for the runtime to register',
       data: { operationId: op.id, instanceId: result.instanceId },
     }]);
+    return true;
   });
+  if (!recorded && result.instanceId) {
+    // A late answer for an operation already failed: do not leak the instance it started.
+    svc.log.warn({ operationId: op.id, instanceId: result.instanceId }, 'provision finished after its operation was failed; stopping the orphan instance');
+    await provider.stop(result.instanceId).catch((err: Error) => svc.log.error({ operationId: op.id, err: err.message }, 'could not stop the orphan instance'));
+  }
 }
 
 /**
