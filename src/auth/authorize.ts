@@ -42,6 +42,8 @@ export function can(actor: Actor, permission: Permission, orgId: string): boolea
  */
 export function authorize(actor: Actor, permission: Permission, orgId: string, what: string): void {
   const grants = grantsIn(actor, orgId);
+  // A workspace knows its own org exists: there it is refused, not told the org is missing.
+  if (!grants && actor.kind === 'WORKSPACE' && actor.orgId === orgId) throw new AppError('FORBIDDEN', `a workspace token may not ${describe(permission)}`);
   if (!grants) throw new AppError('NOT_FOUND', `${what} not found`);
   if (!grants.has(permission)) throw new AppError('FORBIDDEN', `your token may not ${describe(permission)}`);
 }

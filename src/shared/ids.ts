@@ -32,7 +32,9 @@ export function typeOfId(id: string): IdType | undefined {
 
 /** Checks that `id` names a `type`; a malformed id or one of another type is bad input. */
 export function expectId(id: string, type: IdType, field = 'id'): string {
-  if (typeOfId(id) !== type || (type === 'Activity') !== /_\d+$/.test(id)) {
+  // Activity ids are `act_<n>`; every other id is `<prefix>_<32 hex>` (which may be all digits).
+  const shaped = type === 'Activity' ? /^[a-z]+_\d{1,19}$/.test(id) : /^[a-z]+_[0-9a-f]{32}$/.test(id);
+  if (typeOfId(id) !== type || !shaped) {
     throw new AppError('BAD_USER_INPUT', `${field} must be a ${type} id`);
   }
   return id;

@@ -89,7 +89,8 @@ describe('the real entry point as a process', () => {
     const pidFile = path.join(dir, 'instances', instanceId, 'runtime.pid');
     const runtimePid = Number(readFileSync(pidFile, 'utf8').trim());
     expect(isAlive(runtimePid)).toBe(true);
-    expect(processesWithEnv(`TRELLIS_WORKSPACE_ID=${id}`)).toEqual([runtimePid]);
+    const describePid = (pid: number) => { try { return `${pid} ppid=${readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[3]} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')}`; } catch { return String(pid); } };
+    expect(processesWithEnv(`TRELLIS_WORKSPACE_ID=${id}`).map(describePid)).toEqual([describePid(runtimePid)]);
 
     await stopCleanly(api, dir);
     const stoppedAt = Date.now();
