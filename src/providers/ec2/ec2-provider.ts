@@ -34,8 +34,7 @@ export const runtimeTokenSecretName = (workspaceId: string) => `trellis/workspac
  * Workspaces on AWS EC2 through @aws-sdk/client-ec2. Idempotent: RunInstances carries
  * ClientToken = operation id (a retried launch returns the same instance), TerminateInstances of
  * a gone instance succeeds. The runtime's token never appears in user data: it is written to
- * Secrets Manager (ClientRequestToken derived from the operation id) and user data carries only
- * the secret's name, which the instance's role may read.
+ * Secrets Manager and user data carries only the secret's name, which the instance's role may read.
  */
 export class Ec2Provider implements Provider {
   readonly name = 'ec2';
@@ -71,14 +70,14 @@ export class Ec2Provider implements Provider {
     const { ec2, sm } = this.clients();
     const secretName = runtimeTokenSecretName(req.workspace.id);
     const token = await req.workspaceToken();
-    // ClientRequestToken must be 32–64 characters; the operation id is.
-    const requestToken = req.operationId.slice(0, 64);
+    // Every attempt writes a new version (a retried attempt minted a new token); the SDK's own
+    // retries of one write reuse its auto-generated ClientRequestToken.
     try {
-      await sm.send(new CreateSecretCommand({ Name: secretName, SecretString: token, ClientRequestToken: requestToken, Tags: this.tags(req) }));
+      await sm.send(new CreateSecretCommand({ Name: secretName, SecretString: token, Tags: this.tags(req) }));
     } catch (err) {
       if ((err as { name?: string }).name !== 'ResourceExistsException') this.fail(err, 'store the runtime token in Secrets Manager');
       try {
-        await sm.send(new PutSecretValueCommand({ SecretId: secretName, SecretString: token, ClientRequestToken: requestToken }));
+        await sm.send(new PutSecretValueCommand({ SecretId: secretName, SecretString: token }));
       } catch (err2) {
         this.fail(err2, 'store the runtime token in Secrets Manager');
       }
