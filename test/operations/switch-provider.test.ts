@@ -179,7 +179,7 @@ describe('switchProvider (CONTRACT §6)', () => {
     const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'test/support/worker-child.ts'], {
       cwd: path.resolve(import.meta.dirname, '..', '..'),
       stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, DATABASE_URL: database.url, TRELLIS_WORKER_HEARTBEAT_MS: '200' },
+      env: { ...process.env, DATABASE_URL: database.url, TRELLIS_WORKER_HEARTBEAT_MS: '200', LOG_LEVEL: 'debug' },
     });
     const lines: string[] = [];
     const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -191,7 +191,7 @@ describe('switchProvider (CONTRACT §6)', () => {
       child.kill('SIGKILL');
       await exited;
     }
-    expect((await a.db.prisma.operation.findUniqueOrThrow({ where: { id: won.operation.id } })).status).toBe('RUNNING');
+    expect(await a.db.prisma.operation.findUniqueOrThrow({ where: { id: won.operation.id } }), lines.join('\n')).toMatchObject({ status: 'RUNNING', step: 'PROVISIONING' });
 
     // Another process's worker releases the dead pool's locks and resumes the job from its step.
     await withWorker(a, async () => {
