@@ -28,14 +28,17 @@ export async function unregisterWorkerPool(svc: Services, poolId: string): Promi
  * Forgets pools whose heartbeat is stale and unlocks every job and queue locked by a pool that is
  * not live (a dead one, or one that died before it could register), provided the lock is older
  * than the staleness window. Times are the database's, so clocks of hosts do not matter.
- * Returns the pool ids whose locks were released.
+ * Returns the pool ids whose locks were released. A live process whose heartbeat lags more than
+ * the window loses its locks (its job may then run twice: every step is idempotent or guarded by
+ * the operation's status and claim); it re-registers on its next heartbeat.
  */
-export async function releaseDeadWorkerPools(svc: Services): Promise<string[]> {
+export async function releaseDeadWorkerPools(svc: Services, ownPoolId?: string): Promise<string[]> {
   const staleMs = 3 * svc.config.workerHeartbeatMs;
   const client = await svc.db.pool.connect();
   try {
     await client.query('BEGIN');
-    await client.query(`DELETE FROM "WorkerProcess" WHERE "heartbeatAt" < now() - make_interval(secs => $1::float8 / 1000)`, [staleMs]);
+    // Never this process's own pool: if its heartbeat lagged, it is still alive.
+    await client.query(`DELETE FROM "WorkerProcess" WHERE "heartbeatAt" < now() - make_interval(secs => $1::float8 / 1000) AND "poolId" IS DISTINCT FROM $2`, [staleMs, ownPoolId ?? null]);
     // graphile-worker's own tables (0.18): which pools hold locks.
     const { rows } = await client.query<{ locked_by: string }>(
       `SELECT DISTINCT locked_by FROM (
@@ -44,8 +47,9 @@ export async function releaseDeadWorkerPools(svc: Services): Promise<string[]> {
          SELECT locked_by, locked_at FROM graphile_worker._private_job_queues WHERE locked_by IS NOT NULL
        ) l
        WHERE l.locked_at < now() - make_interval(secs => $1::float8 / 1000)
+         AND l.locked_by IS DISTINCT FROM $2
          AND NOT EXISTS (SELECT 1 FROM "WorkerProcess" p WHERE p."poolId" = l.locked_by)`,
-      [staleMs],
+      [staleMs, ownPoolId ?? null],
     );
     const dead = rows.map((r) => r.locked_by);
     if (dead.length > 0) await client.query('SELECT graphile_worker.force_unlock_workers($1::text[])', [dead]);

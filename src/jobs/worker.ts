@@ -40,7 +40,7 @@ export async function startWorker(svc: Services, opts: { concurrency?: number; p
   await registerWorkerPool(svc, id);
   const beat = startPeriodic(svc, 'worker-pool heartbeat', svc.config.workerHeartbeatMs, async () => {
     await heartbeatWorkerPool(svc, id);
-    await releaseDeadWorkerPools(svc);
+    await releaseDeadWorkerPools(svc, id);
   });
   const deadlines = startPeriodic(svc, 'stuck-operation sweep', svc.config.operationSweepIntervalMs, () => sweepStuckOperations(svc));
   return {
