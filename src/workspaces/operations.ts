@@ -20,7 +20,10 @@ import { applyTransition } from './transition.ts';
  * instance and provisions a new one through the central path.
  */
 export async function restartWorkspace(ctx: Ctx, workspaceId: string): Promise<Operation> {
-  const ws = await loadWorkspace(ctx, workspaceId, 'workspace:restart');
+  return retryLostRace(async () => claimRestart(ctx, await loadWorkspace(ctx, workspaceId, 'workspace:restart')));
+}
+
+async function claimRestart(ctx: Ctx, ws: Workspace): Promise<Operation> {
   const now = ctx.clock.now();
   const opId = newId('Operation');
   const { op, revoked } = await ctx.db.prisma.$transaction(async (tx) => {
@@ -30,7 +33,7 @@ export async function restartWorkspace(ctx: Ctx, workspaceId: string): Promise<O
       set: { claimId: opId, lastSampleError: null }, guard: { deletedAt: null }, now,
     });
     if (outcome.kind === 'refused') throw new AppError('CONFLICT', `a ${ws.status} workspace cannot be restarted now; an operation is already in flight`);
-    if (outcome.kind !== 'changed') throw new AppError('CONFLICT', 'the workspace changed meanwhile; retry');
+    if (outcome.kind !== 'changed') throw new LostRace();
     const revoked = ctx.providers.get(ws.provider)?.startsRuntime ? await revokeWorkspaceTokens(tx, ws.id, now, { all: false }) : [];
     const op = await createOperation(tx, { id: opId, orgId: ws.orgId, workspaceId: ws.id, kind: 'RESTART', maxAttempts: ctx.config.provisionAttempts });
     await appendActivity(tx, [outcome.activity, {
@@ -45,8 +48,7 @@ export async function restartWorkspace(ctx: Ctx, workspaceId: string): Promise<O
 
 /** stopWorkspace: → STOPPED at once (not from PROVISIONING: CONFLICT); the job stops the instance. */
 export async function stopWorkspace(ctx: Ctx, workspaceId: string): Promise<Operation> {
-  const ws = await loadWorkspace(ctx, workspaceId, 'org:admin');
-  return endWorkspace(ctx, ws, 'STOP');
+  return retryLostRace(async () => endWorkspace(ctx, await loadWorkspace(ctx, workspaceId, 'org:admin'), 'STOP'));
 }
 
 /**
@@ -55,8 +57,7 @@ export async function stopWorkspace(ctx: Ctx, workspaceId: string): Promise<Oper
  * stops the instance. Allowed in any status, but not while another operation is in flight.
  */
 export async function deleteWorkspace(ctx: Ctx, workspaceId: string): Promise<Operation> {
-  const ws = await loadWorkspace(ctx, workspaceId, 'org:admin');
-  return endWorkspace(ctx, ws, 'DEPROVISION');
+  return retryLostRace(async () => endWorkspace(ctx, await loadWorkspace(ctx, workspaceId, 'org:admin'), 'DEPROVISION'));
 }
 
 async function endWorkspace(ctx: Ctx, ws: Workspace, kind: 'STOP' | 'DEPROVISION'): Promise<Operation> {
@@ -72,7 +73,7 @@ async function endWorkspace(ctx: Ctx, ws: Workspace, kind: 'STOP' | 'DEPROVISION
         where: { id: ws.id, status: ws.status, deletedAt: null },
         data: { updatedAt: now, ...(deleting ? { deletedAt: now, status: 'STOPPED' } : {}) },
       });
-      if (count !== 1) throw new AppError('CONFLICT', 'the workspace changed meanwhile; retry');
+      if (count !== 1) throw new LostRace();
       if (ws.status !== 'STOPPED') {
         entries.push({ orgId: ws.orgId, workspaceId: ws.id, type: 'STATUS_CHANGED', message: `${ws.status} → STOPPED: DELETED`, data: { reason: 'DELETED' }, ...who, fromStatus: ws.status, toStatus: 'STOPPED' });
       }
@@ -82,7 +83,7 @@ async function endWorkspace(ctx: Ctx, ws: Workspace, kind: 'STOP' | 'DEPROVISION
         set: deleting ? { deletedAt: now } : {}, guard: { deletedAt: null }, now,
       });
       if (outcome.kind === 'refused') throw new AppError('CONFLICT', `a ${ws.status} workspace cannot be stopped; wait for its operation to finish`);
-      if (outcome.kind === 'lost') throw new AppError('CONFLICT', 'the workspace changed meanwhile; retry');
+      if (outcome.kind === 'lost') throw new LostRace();
       if (outcome.kind === 'changed') entries.push(outcome.activity);
     }
     const startsRuntime = !!ctx.providers.get(ws.provider)?.startsRuntime;
@@ -93,6 +94,20 @@ async function endWorkspace(ctx: Ctx, ws: Workspace, kind: 'STOP' | 'DEPROVISION
   }).catch(operationConflict);
   forgetTokens(ctx, revoked);
   return op;
+}
+
+/** The status read changed before the conditional update (a heartbeat, a sweep): read again. */
+class LostRace extends Error {}
+
+async function retryLostRace<T>(fn: () => Promise<T>, tries = 5): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!(err instanceof LostRace)) throw err;
+      if (i >= tries) throw new AppError('CONFLICT', 'the workspace kept changing meanwhile; retry');
+    }
+  }
 }
 
 /** The job of STOP and DEPROVISION: stop the instance (idempotent, retried), then finish. */
