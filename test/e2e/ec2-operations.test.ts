@@ -1,3 +1,7 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graphql } from '../generated/gql.js';
 import { startFakeAws, type FakeAws } from '../support/aws-fake.ts';
@@ -81,6 +85,36 @@ describe('operations on the ec2 provider, end to end (real server, real SDK, loc
     } finally {
       aws.clearFaults();
       await alerts.close();
+    }
+  });
+
+  it('the bundled runtime, started from the instance’s user data, reads its token from Secrets Manager and registers', async () => {
+    const { createWorkspace } = await org.admin.ok(CREATE, { input: { name: 'booted', provider: 'ec2', model: 'm' } });
+    const inst = await pollUntil('the instance', () => instancesOf(createWorkspace.id)[0], 30_000, 50);
+    const userData = Buffer.from(inst.userData!, 'base64').toString('utf8');
+    expect(userData).not.toMatch(/trw_/);
+    const exported = Object.fromEntries([...userData.matchAll(/^export (\w+)='([^']*)'$/gm)].map((m) => [m[1]!, m[2]!]));
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-ec2-runtime-'));
+    const runtime = spawn(process.execPath, ['--import', 'tsx', 'src/runtime/main.ts'], {
+      cwd: path.resolve(import.meta.dirname, '..', '..'),
+      stdio: 'ignore',
+      env: {
+        PATH: process.env.PATH, ...exported, TRELLIS_INSTANCE_ID: inst.id, TRELLIS_WORKSPACE_DIR: dir, TRELLIS_HEARTBEAT_INTERVAL_MS: '200',
+        AWS_REGION: 'us-east-1', TRELLIS_AWS_ENDPOINT: aws.url, AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'test-secret', AWS_EC2_METADATA_DISABLED: 'true',
+      },
+    });
+    const exited = new Promise((r) => runtime.once('exit', r));
+    try {
+      const ws = await pollUntil('the runtime to register', async () => {
+        const w = await workspace(createWorkspace.id);
+        return w.status === 'ONLINE' ? w : undefined;
+      }, 30_000, 100);
+      expect(ws.instanceId).toBe(inst.id);
+      expect(aws.callsOf('GetSecretValue').length).toBeGreaterThanOrEqual(1);
+    } finally {
+      runtime.kill('SIGKILL');
+      await exited;
+      await fs.rm(dir, { recursive: true, force: true });
     }
   });
 
