@@ -14,6 +14,27 @@ export type Attempt = { number: number; max: number };
  * when an attempt is the last and finish the operation loudly instead.
  */
 export async function runOperation(svc: Services, operationId: string, attempt: Attempt): Promise<void> {
+  // One run of an operation at a time, whatever graphile-worker believes: a session advisory lock
+  // held for the run (released by PostgreSQL if this process dies). A second run (a lagging worker
+  // whose job locks were released) fails this attempt and is retried later.
+  const client = await svc.db.pool.connect();
+  try {
+    const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [OPERATION_RUN_LOCK, operationId]);
+    if (!rows[0]?.ok) throw new Error(`operation ${operationId} is being run by another worker; will retry`);
+    try {
+      await runLocked(svc, operationId, attempt);
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1, hashtext($2))', [OPERATION_RUN_LOCK, operationId]).catch(() => undefined);
+    }
+  } finally {
+    client.release();
+  }
+}
+
+/** Namespace (first key) of the per-operation run locks (two-key advisory locks). */
+const OPERATION_RUN_LOCK = 7_310_002;
+
+async function runLocked(svc: Services, operationId: string, attempt: Attempt): Promise<void> {
   const now = svc.clock.now();
   const started = await svc.db.prisma.operation.updateMany({
     where: { id: operationId, status: { in: ['QUEUED', 'RUNNING'] } },

@@ -116,7 +116,11 @@ async function writeProvider(svc: Services, op: Operation, ws: Workspace, plan: 
       where: { id: ws.id, claimId: op.id, status: 'PROVISIONING', provider: plan.from },
       data: { provider: plan.to, instanceId: null, url: null, updatedAt: svc.clock.now() },
     });
-    if (count !== 1) throw new ClaimLost('the switch lost its claim before the provider write; nothing was written');
+    if (count !== 1) {
+      const now = await tx.workspace.findUnique({ where: { id: ws.id }, select: { claimId: true, status: true, provider: true } });
+      if (now?.claimId === op.id && now.status === 'PROVISIONING' && now.provider === plan.to) return; // written already by this operation
+      throw new ClaimLost('the switch lost its claim before the provider write; nothing was written');
+    }
     await recordStep(tx, op.id, STEP_WRITTEN);
     await appendActivity(tx, [{
       orgId: ws.orgId, workspaceId: ws.id, type: 'PROVIDER_SWITCHED', message: `provider ${plan.from} → ${plan.to}`,

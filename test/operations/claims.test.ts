@@ -6,7 +6,8 @@ import { restartWorkspace, stopWorkspace } from '../../src/workspaces/operations
 import { switchProvider } from '../../src/workspaces/switch-provider.ts';
 import { AppError } from '../../src/shared/errors.ts';
 import { createTestDatabase } from '../support/db.ts';
-import { FakeProvider } from '../support/fake-provider.ts';
+import { FakeProvider, Gate } from '../support/fake-provider.ts';
+import { runOperation } from '../../src/operations/run.ts';
 import { ProviderError } from '../../src/providers/provider.ts';
 import { pollUntil } from '../support/process.ts';
 import { asAdmin, makeServices, seedWorkspace } from '../support/services.ts';
@@ -69,6 +70,27 @@ describe('claims of restart and switch', () => {
       expect((await svc.db.prisma.activity.findMany({ where: { workspaceId } })).map((a) => a.type)).toContain('PROVISION_FAILED');
     } finally {
       alpha.stopFailure = undefined;
+    }
+  });
+
+  it('an operation never runs twice at once, even when two workers get its job', async () => {
+    const { workspaceId } = await seedWorkspace(svc.db, { provider: 'alpha' });
+    const old = `alpha-old-${workspaceId}`;
+    const gate = new Gate();
+    alpha.stopGate = gate;
+    try {
+      const op = await restartWorkspace(asAdmin(svc), workspaceId);
+      const first = runOperation(svc, op.id, { number: 1, max: 3 });
+      await pollUntil('the first run to reach the stop', () => (alpha.stops.includes(old) ? true : undefined), 10_000, 10);
+      await expect(runOperation(svc, op.id, { number: 2, max: 3 })).rejects.toThrow(/being run by another worker/);
+      alpha.stopGate = undefined;
+      gate.release();
+      await first;
+      expect((await svc.db.prisma.operation.findUniqueOrThrow({ where: { id: op.id } })).status).toBe('SUCCEEDED');
+      expect(alpha.stops.filter((s) => s === old)).toHaveLength(1);
+    } finally {
+      alpha.stopGate = undefined;
+      gate.release();
     }
   });
 });
