@@ -93,4 +93,19 @@ describe('claims of restart and switch', () => {
       gate.release();
     }
   });
+
+  it('one operation in flight per workspace, enforced by the database: a claim that would start a second one rolls back whole (CONFLICT)', async () => {
+    const { workspaceId } = await seedWorkspace(svc.db, { provider: 'alpha' });
+    const stop = await stopWorkspace(asAdmin(svc), workspaceId); // STOPPED at once, its STOP operation QUEUED (no worker here)
+    expect(stop.status).toBe('QUEUED');
+    const before = await svc.db.prisma.activity.count({ where: { workspaceId } });
+    // STOPPED → PROVISIONING would be a winning pre-claim, but the second operation is refused ...
+    expect(await code(switchProvider(asAdmin(svc), { workspaceId, provider: 'beta' }))).toBe('CONFLICT');
+    expect(await code(restartWorkspace(asAdmin(svc), workspaceId))).toBe('CONFLICT');
+    // ... and with it the claim: nothing changed.
+    expect(await svc.db.prisma.workspace.findUniqueOrThrow({ where: { id: workspaceId } })).toMatchObject({ status: 'STOPPED', provider: 'alpha' });
+    expect(await svc.db.prisma.operation.count({ where: { workspaceId } })).toBe(1);
+    expect(await svc.db.prisma.activity.count({ where: { workspaceId } })).toBe(before);
+    await svc.db.prisma.operation.update({ where: { id: stop.id }, data: { status: 'SUCCEEDED' } });
+  });
 });
