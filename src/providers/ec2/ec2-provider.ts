@@ -2,7 +2,7 @@ import { DescribeInstancesCommand, EC2Client, RunInstancesCommand, TerminateInst
 import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Logger } from '../../shared/logger.ts';
 import type { Provider, ProvisionRequest, ProvisionResult } from '../provider.ts';
-import { classifyAwsError } from './errors.ts';
+import { AwsProviderError, classifyAwsError } from './errors.ts';
 
 export type Ec2ProviderOptions = {
   /** AWS_REGION; the provider is available only when it is set. */
@@ -49,7 +49,7 @@ export class Ec2Provider implements Provider {
   }
 
   private clients() {
-    if (!this.opts.region) throw classifyAwsError({ name: 'AuthFailure', message: 'AWS_REGION is not set' }, 'use EC2');
+    if (!this.opts.region) throw new AwsProviderError('the ec2 provider is not available on this deployment: set AWS_REGION (and credentials) on the Trellis API', false, 'auth', 'NoRegion');
     const common = {
       region: this.opts.region,
       ...(this.opts.endpoint ? { endpoint: this.opts.endpoint } : {}),
