@@ -19,8 +19,14 @@ const envSchema = z.object({
   TRELLIS_MCP_RECOVERY_COOLDOWN_MS: positiveMs.default(300_000),
   TRELLIS_PROVISION_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(3),
   TRELLIS_PUBLIC_URL: z.string().url().optional(),
+  TRELLIS_OPERATION_DEADLINE_MS: positiveMs.default(600_000),
+  TRELLIS_OPERATION_SWEEP_INTERVAL_MS: positiveMs.optional(),
+  TRELLIS_WORKER_HEARTBEAT_MS: positiveMs.default(5_000),
   AWS_REGION: z.string().min(1).optional(),
   TRELLIS_AWS_ENDPOINT: z.string().url().optional(),
+  TRELLIS_EC2_IMAGE_ID: z.string().min(1).default('ami-trellis-runtime'),
+  TRELLIS_EC2_INSTANCE_TYPE: z.string().min(1).default('t3.small'),
+  TRELLIS_EC2_SUBNET_ID: z.string().min(1).optional(),
   TRELLIS_SECRET_STORE: z.enum(['local', 'aws']).default('local'),
   TRELLIS_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
   TRELLIS_ALLOWED_ORIGINS: z.string().optional(),
@@ -48,10 +54,16 @@ export type Config = {
   restartDebounceMs: number;
   mcpRecoveryCooldownMs: number;
   provisionAttempts: number;
+  /** A RUNNING operation older than this (since its attempt started) is failed loudly. */
+  operationDeadlineMs: number;
+  operationSweepIntervalMs: number;
+  /** Worker-pool heartbeat; a pool silent for 3× this belongs to a dead process and its job locks are released. */
+  workerHeartbeatMs: number;
   /** The URL runtimes started by this API use to reach it; derived from HOST/PORT unless set. */
   publicUrl: string | undefined;
   awsRegion: string | undefined;
   awsEndpoint: string | undefined;
+  ec2: { imageId: string; instanceType: string; subnetId: string | undefined };
   secretStore: 'local' | 'aws';
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   limits: LimitsConfig;
@@ -100,9 +112,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     restartDebounceMs: e.TRELLIS_RESTART_DEBOUNCE_MS,
     mcpRecoveryCooldownMs: e.TRELLIS_MCP_RECOVERY_COOLDOWN_MS,
     provisionAttempts: e.TRELLIS_PROVISION_ATTEMPTS,
+    operationDeadlineMs: e.TRELLIS_OPERATION_DEADLINE_MS,
+    operationSweepIntervalMs: e.TRELLIS_OPERATION_SWEEP_INTERVAL_MS ?? Math.max(50, Math.min(30_000, Math.floor(e.TRELLIS_OPERATION_DEADLINE_MS / 4))),
+    workerHeartbeatMs: e.TRELLIS_WORKER_HEARTBEAT_MS,
     publicUrl: e.TRELLIS_PUBLIC_URL,
     awsRegion: e.AWS_REGION,
     awsEndpoint: e.TRELLIS_AWS_ENDPOINT,
+    ec2: { imageId: e.TRELLIS_EC2_IMAGE_ID, instanceType: e.TRELLIS_EC2_INSTANCE_TYPE, subnetId: e.TRELLIS_EC2_SUBNET_ID },
     secretStore: e.TRELLIS_SECRET_STORE,
     logLevel: e.LOG_LEVEL,
     limits: {

@@ -2,24 +2,22 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import type { Config } from '../config.ts';
-import { Authenticator } from '../auth/authenticate.ts';
 import { ensureInstanceAdmin } from '../auth/bootstrap.ts';
 import { connectDb } from '../db/client.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded-postgres.ts';
 import { migrate } from '../db/migrate.ts';
 import { EventBus } from '../events/bus.ts';
 import { startWorker } from '../jobs/worker.ts';
+import { Ec2Provider } from '../providers/ec2/ec2-provider.ts';
 import { externalProvider } from '../providers/external.ts';
 import { LocalProvider } from '../providers/local/local-provider.ts';
 import { ProviderRegistry } from '../providers/registry.ts';
 import { startStalenessSweep } from '../reconcilers/heartbeat-staleness.ts';
 import { startRequestExpirySweep } from '../requests/expiry.ts';
-import { HeartbeatBatcher } from '../registry/heartbeat-batcher.ts';
-import { Metrics } from '../server/metrics.ts';
 import { startHttpServer, type HttpServer } from '../server/server.ts';
-import { RateLimits } from '../shared/rate-limit.ts';
 import type { Logger } from '../shared/logger.ts';
-import { systemClock, type Services } from './context.ts';
+import type { Services } from './context.ts';
+import { buildServices } from './services.ts';
 import { lockDataDir } from './data-dir-lock.ts';
 
 export type Trellis = { services: Services; http: HttpServer; url: string; stop: () => Promise<void> };
@@ -30,6 +28,8 @@ export type StartOptions = {
   print?: (line: string) => void;
   /** Run the job worker and the sweeps in this process (default true). */
   background?: boolean;
+  /** Replaces the provider registry (tests inject providers with barriers and faults). */
+  providers?: (defaults: ProviderRegistry) => ProviderRegistry;
 };
 
 const EMBEDDED_DATABASE = 'trellis';
@@ -70,22 +70,17 @@ export async function startTrellis(config: Config, opts: StartOptions): Promise<
     cleanups.push(() => events.stop());
 
     let apiUrl = config.publicUrl ?? '';
-    const providers = new ProviderRegistry([
+    const defaults = new ProviderRegistry([
       new LocalProvider({ instancesDir: path.join(config.dataDir, 'instances'), apiUrl: () => apiUrl, heartbeatIntervalMs: config.heartbeatIntervalMs, log }),
+      new Ec2Provider({
+        region: config.awsRegion, endpoint: config.awsEndpoint, ...config.ec2,
+        apiUrl: () => apiUrl, heartbeatIntervalMs: config.heartbeatIntervalMs, log,
+      }),
       externalProvider,
     ]);
-    const metrics = new Metrics({ subscribers: () => events.subscriberCount });
-    const rateLimits = new RateLimits(
-      { heartbeat: config.limits.heartbeatPerMinute, createRequest: config.limits.writesPerMinute, setSecret: config.limits.writesPerMinute },
-      (action) => metrics.rateLimited.inc({ action }),
-    );
-    health = { workerRunning: false, draining: false };
-    const services: Services = {
-      config, db, log, clock: systemClock, events, providers,
-      auth: new Authenticator(db),
-      heartbeats: new HeartbeatBatcher(db.pool),
-      rateLimits, metrics, health,
-    };
+    const providers = opts.providers ? opts.providers(defaults) : defaults;
+    const services = buildServices({ config, db, log, events, providers });
+    health = services.health;
 
     const http = await startHttpServer(services, { host: config.host, port: config.port });
     cleanups.push(http.close);

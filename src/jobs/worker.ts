@@ -1,26 +1,58 @@
-import { run, type Runner, type Task } from 'graphile-worker';
+import { EventEmitter } from 'node:events';
+import { run, type Task, type WorkerEvents } from 'graphile-worker';
 import type { Services } from '../app/context.ts';
 import { RUN_OPERATION_TASK } from '../operations/create.ts';
 import { runOperation } from '../operations/run.ts';
+import { startPeriodic } from '../reconcilers/periodic.ts';
+import { sweepStuckOperations } from '../reconcilers/stuck-operations.ts';
+import { heartbeatWorkerPool, registerWorkerPool, releaseDeadWorkerPools, unregisterWorkerPool } from './worker-pools.ts';
 import { workerLogger } from './worker-logger.ts';
 
-/** The durable-job runner of this process (graphile-worker on our database). */
-export async function startWorker(svc: Services, opts: { concurrency?: number } = {}): Promise<Runner> {
+export type Worker = { poolId: string; stop: () => Promise<void> };
+
+/**
+ * The durable-job runner of this process (graphile-worker on our database), with its pool
+ * registered and heartbeated (see worker-pools.ts), the dead-pool release and the
+ * stuck-operation deadline sweep.
+ */
+export async function startWorker(svc: Services, opts: { concurrency?: number; pollInterval?: number } = {}): Promise<Worker> {
   const runOperationTask: Task = async (payload, helpers) => {
     const { operationId } = payload as { operationId: string };
     await runOperation(svc, operationId, { number: helpers.job.attempts, max: helpers.job.max_attempts });
   };
+  // Release the locks of dead processes before this one starts taking jobs.
+  await releaseDeadWorkerPools(svc);
+  const events = new EventEmitter() as WorkerEvents;
+  let poolId: string | undefined;
+  events.on('pool:create', ({ workerPool }) => { poolId = workerPool.id; });
   const runner = await run({
     pgPool: svc.db.pool,
     concurrency: opts.concurrency ?? 4,
     noHandleSignals: true,
-    pollInterval: 1_000,
+    pollInterval: opts.pollInterval ?? 1_000,
     logger: workerLogger(svc.log),
     parsedCronItems: [],
+    events,
     taskList: { [RUN_OPERATION_TASK]: runOperationTask },
   });
   runner.events.on('job:success', ({ job }) => svc.metrics.jobs.inc({ task: job.task_identifier, outcome: 'success' }));
   runner.events.on('job:error', ({ job }) => svc.metrics.jobs.inc({ task: job.task_identifier, outcome: 'error' }));
   runner.events.on('job:failed', ({ job }) => svc.metrics.jobs.inc({ task: job.task_identifier, outcome: 'failed' }));
-  return runner;
+  if (!poolId) throw new Error('graphile-worker created no worker pool');
+  const id = poolId;
+  await registerWorkerPool(svc, id);
+  const beat = startPeriodic(svc, 'worker-pool heartbeat', svc.config.workerHeartbeatMs, async () => {
+    await heartbeatWorkerPool(svc, id);
+    await releaseDeadWorkerPools(svc, id);
+  });
+  const deadlines = startPeriodic(svc, 'stuck-operation sweep', svc.config.operationSweepIntervalMs, () => sweepStuckOperations(svc));
+  return {
+    poolId: id,
+    stop: async () => {
+      await deadlines.stop();
+      await beat.stop();
+      await runner.stop();
+      await unregisterWorkerPool(svc, id).catch(() => undefined);
+    },
+  };
 }

@@ -1,19 +1,44 @@
 import type { Services } from '../app/context.ts';
 import type { Operation } from '../generated/prisma/client.ts';
+import { restartJob, stopJob } from '../workspaces/operations.ts';
+import { switchJob } from '../workspaces/switch-provider.ts';
+import { finishOperation } from './finish.ts';
 import { provision } from './provision.ts';
 
 export type Attempt = { number: number; max: number };
 
 /**
- * The job handler behind every Operation. Marks it RUNNING (conditionally: a finished operation
- * is never run again, so a duplicate or resumed job is harmless), then hands it to its kind.
- * Throwing asks graphile-worker to retry with backoff; the kind handlers decide when an attempt
- * is the last and finish the operation loudly instead.
+ * The job handler behind every Operation. Marks it RUNNING with a fresh deadline (conditionally:
+ * a finished operation is never run again, so a duplicate or resumed job is harmless), then hands
+ * it to its kind. Throwing asks graphile-worker to retry with backoff; the kind handlers decide
+ * when an attempt is the last and finish the operation loudly instead.
  */
 export async function runOperation(svc: Services, operationId: string, attempt: Attempt): Promise<void> {
+  // One run of an operation at a time, whatever graphile-worker believes: a session advisory lock
+  // held for the run (released by PostgreSQL if this process dies). A second run (a lagging worker
+  // whose job locks were released) fails this attempt and is retried later.
+  const client = await svc.db.pool.connect();
+  try {
+    const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [OPERATION_RUN_LOCK, operationId]);
+    if (!rows[0]?.ok) throw new Error(`operation ${operationId} is being run by another worker; will retry`);
+    try {
+      await runLocked(svc, operationId, attempt);
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1, hashtext($2))', [OPERATION_RUN_LOCK, operationId]).catch(() => undefined);
+    }
+  } finally {
+    client.release();
+  }
+}
+
+/** Namespace (first key) of the per-operation run locks (two-key advisory locks). */
+const OPERATION_RUN_LOCK = 7_310_002;
+
+async function runLocked(svc: Services, operationId: string, attempt: Attempt): Promise<void> {
+  const now = svc.clock.now();
   const started = await svc.db.prisma.operation.updateMany({
     where: { id: operationId, status: { in: ['QUEUED', 'RUNNING'] } },
-    data: { status: 'RUNNING', attempts: attempt.number, startedAt: svc.clock.now() },
+    data: { status: 'RUNNING', attempts: attempt.number, startedAt: now, deadlineAt: new Date(now.getTime() + svc.config.operationDeadlineMs) },
   });
   if (started.count !== 1) {
     svc.log.info({ operationId }, 'operation already finished; nothing to do');
@@ -27,10 +52,14 @@ async function dispatch(svc: Services, op: Operation, attempt: Attempt): Promise
   switch (op.kind) {
     case 'PROVISION':
       return provision(svc, op, attempt);
+    case 'RESTART':
+      return restartJob(svc, op, attempt);
+    case 'STOP':
+    case 'DEPROVISION':
+      return stopJob(svc, op, attempt);
+    case 'SWITCH_PROVIDER':
+      return switchJob(svc, op, attempt);
     default:
-      await svc.db.prisma.operation.updateMany({
-        where: { id: op.id, status: 'RUNNING' },
-        data: { status: 'FAILED', error: `${op.kind} operations are not supported yet`, finishedAt: svc.clock.now() },
-      });
+      await finishOperation(svc, op.id, 'FAILED', `${String(op.kind)} operations are not supported`);
   }
 }

@@ -1,3 +1,5 @@
+import { STEP_PROVISIONING } from '../operations/provision.ts';
+import type { Tx } from '../db/client.ts';
 import { z } from 'zod';
 import type { Ctx } from '../app/context.ts';
 import type { WorkspaceActor } from '../auth/actor.ts';
@@ -89,6 +91,12 @@ async function checkInWithTransition(ctx: Ctx, actor: WorkspaceActor, c: CheckIn
     const row = locked[0];
     if (!row) throw new AppError('NOT_FOUND', 'workspace not found');
     const { dbNow: now, ...ws } = row;
+    if (await replacingRuntime(tx, ws)) {
+      // A restart or switch claimed the row and has not reached its provision leg: this can only
+      // be the runtime being replaced (a call authenticated before its token was revoked). It
+      // must not move the claim off PROVISIONING.
+      return { workspace: ws, accepted: false, reason: 'WORKSPACE_PROVISIONING', restartPending: ws.restartPending };
+    }
 
     const model = c.model !== undefined ? c.model || null : ws.model;
     const sample: Prisma.WorkspaceUpdateManyMutationInput = {
@@ -124,4 +132,11 @@ async function checkInWithTransition(ctx: Ctx, actor: WorkspaceActor, c: CheckIn
     // A gate failure is fail-closed: the runtime is told it was not accepted, and why.
     return { workspace: current, accepted: !gate, reason: gate ?? null, restartPending: current.restartPending };
   });
+}
+
+/** Whether the row is claimed by a RESTART/SWITCH_PROVIDER operation that has not started provisioning yet. */
+async function replacingRuntime(tx: Tx, ws: Workspace): Promise<boolean> {
+  if (ws.status !== 'PROVISIONING' || !ws.claimId) return false;
+  const op = await tx.operation.findUnique({ where: { id: ws.claimId }, select: { kind: true, status: true, step: true } });
+  return !!op && (op.kind === 'RESTART' || op.kind === 'SWITCH_PROVIDER') && (op.status === 'QUEUED' || op.status === 'RUNNING') && op.step !== STEP_PROVISIONING;
 }

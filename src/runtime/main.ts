@@ -11,7 +11,9 @@ import { MANAGEMENT_MCP_SERVER, readPluginSettings } from './settings.ts';
  */
 const env = process.env;
 const apiUrl = required('TRELLIS_API_URL');
-const token = required('TRELLIS_WORKSPACE_TOKEN');
+// The token comes in the environment (the `local` provider), or, on EC2, from Secrets Manager by
+// name (user data carries only TRELLIS_TOKEN_SECRET_ID, never the token itself).
+const token = env.TRELLIS_WORKSPACE_TOKEN || (env.TRELLIS_TOKEN_SECRET_ID ? await tokenFromSecretsManager(env.TRELLIS_TOKEN_SECRET_ID) : required('TRELLIS_WORKSPACE_TOKEN'));
 const instanceId = env.TRELLIS_INSTANCE_ID || undefined;
 const intervalMs = Number(env.TRELLIS_HEARTBEAT_INTERVAL_MS || 15_000);
 const workspaceDir = path.resolve(env.TRELLIS_WORKSPACE_DIR || process.cwd());
@@ -25,6 +27,24 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     log('info', `received ${signal}, exiting`);
     process.exit(0);
   });
+}
+
+async function tokenFromSecretsManager(secretId: string): Promise<string> {
+  const { SecretsManagerClient, GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
+  const sm = new SecretsManagerClient({ ...(env.AWS_REGION ? { region: env.AWS_REGION } : {}), ...(env.TRELLIS_AWS_ENDPOINT ? { endpoint: env.TRELLIS_AWS_ENDPOINT } : {}) });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const out = await sm.send(new GetSecretValueCommand({ SecretId: secretId }));
+      if (out.SecretString) return out.SecretString;
+      throw new Error('the secret has no string value');
+    } catch (err) {
+      if (attempt >= 10) {
+        process.stderr.write(`cannot read the workspace token from Secrets Manager (${secretId}): ${(err as Error).name}\n`);
+        process.exit(2);
+      }
+      await new Promise((r) => setTimeout(r, Math.min(5_000, 250 * 2 ** attempt)));
+    }
+  }
 }
 
 function required(name: string): string {

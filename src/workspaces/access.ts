@@ -18,7 +18,7 @@ export async function loadWorkspace(ctx: Ctx, id: string, permission?: Permissio
   const actor = requireActor(ctx.actor);
   expectId(id, 'Workspace', field);
   const ws = await ctx.db.prisma.workspace.findUnique({ where: { id } });
-  if (!ws || !canReadWorkspace(actor, ws)) throw new AppError('NOT_FOUND', 'workspace not found');
+  if (!ws || ws.deletedAt || !canReadWorkspace(actor, ws)) throw new AppError('NOT_FOUND', 'workspace not found');
   if (permission) authorize(actor, permission, ws.orgId, 'workspace');
   return ws;
 }

@@ -5,6 +5,8 @@ import { listActivity } from '../activity/service.ts';
 import { listOperations } from '../operations/service.ts';
 import { createWorkspace, declaredPlugins, getWorkspace, issueWorkspaceToken, listWorkspaces } from './service.ts';
 import { requireActor } from '../auth/authorize.ts';
+import { deleteWorkspace, restartWorkspace, stopWorkspace } from './operations.ts';
+import { switchProvider } from './switch-provider.ts';
 
 const DeclaredPluginRef = builder.objectRef<{ name: string; source: string }>('DeclaredPlugin').implement({
   fields: (t) => ({ name: t.exposeString('name'), source: t.exposeString('source') }),
@@ -105,7 +107,42 @@ const WorkspaceTokenPayload = builder.objectRef<Awaited<ReturnType<typeof issueW
   }),
 });
 
+const SwitchProviderInput = builder.inputType('SwitchProviderInput', {
+  fields: (t) => ({ workspaceId: t.id({ required: true }), provider: t.string({ required: true }) }),
+});
+
+const SwitchProviderPayload = builder.objectRef<Awaited<ReturnType<typeof switchProvider>>>('SwitchProviderPayload').implement({
+  fields: (t) => ({
+    workspace: t.field({ type: WorkspaceRef, resolve: (p) => p.workspace }),
+    operation: t.field({ type: OperationRef, resolve: (p) => p.operation }),
+  }),
+});
+
 builder.mutationFields((t) => ({
+  restartWorkspace: t.field({
+    type: OperationRef,
+    description: 'Stops the instance and provisions a new one (RESTART operation); CONFLICT while another operation is in flight',
+    args: { workspaceId: t.arg.id({ required: true }) },
+    resolve: (_, { workspaceId }, ctx) => restartWorkspace(ctx, workspaceId),
+  }),
+  stopWorkspace: t.field({
+    type: OperationRef,
+    description: 'STOPPED at once, the instance stopped by a STOP operation; CONFLICT while PROVISIONING',
+    args: { workspaceId: t.arg.id({ required: true }) },
+    resolve: (_, { workspaceId }, ctx) => stopWorkspace(ctx, workspaceId),
+  }),
+  deleteWorkspace: t.field({
+    type: OperationRef,
+    description: 'Removes the workspace (its tokens revoked) and stops its instance (DEPROVISION operation)',
+    args: { workspaceId: t.arg.id({ required: true }) },
+    resolve: (_, { workspaceId }, ctx) => deleteWorkspace(ctx, workspaceId),
+  }),
+  switchProvider: t.field({
+    type: SwitchProviderPayload,
+    description: 'CONTRACT §6: ALREADY_SWITCHING (and nothing done) unless this request wins the claim',
+    args: { input: t.arg({ type: SwitchProviderInput, required: true }) },
+    resolve: (_, { input }, ctx) => switchProvider(ctx, input),
+  }),
   createWorkspace: t.field({
     type: WorkspaceRef,
     args: { input: t.arg({ type: CreateWorkspaceInput, required: true }) },

@@ -38,15 +38,16 @@ export async function createWorkspace(ctx: Ctx, input: unknown): Promise<Workspa
 
   const now = ctx.clock.now();
   const id = newId('Workspace');
+  const opId = newId('Operation');
   return ctx.db.prisma.$transaction(async (tx) => {
     const ws = await tx.workspace.create({
       data: {
         id, orgId, name: data.name, kind: data.kind, provider: data.provider, model: data.model ?? null,
-        status: 'PROVISIONING', createdAt: now, updatedAt: now,
+        status: 'PROVISIONING', claimId: opId, createdAt: now, updatedAt: now,
         declaredPlugins: { create: (data.declaredPlugins ?? []).map((p) => ({ id: newId('DeclaredPlugin'), ...p })) },
       },
     });
-    const op = await createOperation(tx, { orgId, workspaceId: id, kind: 'PROVISION', maxAttempts: ctx.config.provisionAttempts });
+    const op = await createOperation(tx, { id: opId, orgId, workspaceId: id, kind: 'PROVISION', maxAttempts: ctx.config.provisionAttempts });
     await appendActivity(tx, [{
       orgId, workspaceId: id, type: 'WORKSPACE_CREATED', message: `workspace "${ws.name}" created on ${ws.provider}`,
       data: { provider: ws.provider, kind: ws.kind, operationId: op.id }, actorKind: actor.kind, actorId: actorId(actor),
@@ -74,6 +75,7 @@ export async function listWorkspaces(
   const actor = requireActor(ctx.actor);
   const { first, after } = parsePageArgs(args, idCursor('Workspace'));
   const where: Prisma.WorkspaceWhereInput = {
+    deletedAt: null,
     ...(args.status ? { status: args.status } : {}),
     ...(args.kind ? { kind: args.kind } : {}),
     ...(after ? { id: { gt: after } } : {}),

@@ -15,6 +15,8 @@ export type TransitionRequest = {
   actorId?: string | null;
   /** More columns to write in the same conditional update. */
   set?: Prisma.WorkspaceUpdateManyMutationInput;
+  /** More conditions on the row (e.g. that it is still one operation's claim). */
+  guard?: Prisma.WorkspaceWhereInput;
   now: Date;
 };
 
@@ -33,7 +35,7 @@ export async function applyTransition(tx: Tx, req: TransitionRequest): Promise<T
   const to = transition(req.from, req.event);
   if (to === undefined) return { kind: 'refused' };
   const { count } = await tx.workspace.updateMany({
-    where: { id: req.workspaceId, status: req.from },
+    where: { ...req.guard, id: req.workspaceId, status: req.from },
     data: { ...req.set, status: to, updatedAt: req.now },
   });
   if (count !== 1) return { kind: 'lost' };

@@ -6,7 +6,7 @@ import { graphql } from '../generated/gql.js';
 import { createTestDatabase } from '../support/db.ts';
 import { GraphQLClient } from '../support/gql.ts';
 import {
-  cleanupDataDir, freePort, isAlive, makeDataDir, pollUntil, processesWithArg, processesWithEnv, spawnTrellis,
+  cleanupDataDir, freePort, isAlive, makeDataDir, pollUntil, processesWithArg, runtimeProcessesWithEnv, spawnTrellis,
   type TrellisProcess,
 } from '../support/process.ts';
 
@@ -89,7 +89,7 @@ describe('the real entry point as a process', () => {
     const pidFile = path.join(dir, 'instances', instanceId, 'runtime.pid');
     const runtimePid = Number(readFileSync(pidFile, 'utf8').trim());
     expect(isAlive(runtimePid)).toBe(true);
-    expect(processesWithEnv(`TRELLIS_WORKSPACE_ID=${id}`)).toEqual([runtimePid]);
+    expect(runtimeProcessesWithEnv(`TRELLIS_WORKSPACE_ID=${id}`)).toEqual([runtimePid]);
 
     await stopCleanly(api, dir);
     const stoppedAt = Date.now();
@@ -114,7 +114,7 @@ describe('the real entry point as a process', () => {
     });
     expect(later).toMatchObject({ status: 'ONLINE', instanceId });
     expect(Number(readFileSync(pidFile, 'utf8').trim())).toBe(runtimePid);
-    expect(processesWithEnv(`TRELLIS_WORKSPACE_ID=${id}`)).toEqual([runtimePid]);
+    expect(runtimeProcessesWithEnv(`TRELLIS_WORKSPACE_ID=${id}`)).toEqual([runtimePid]);
     expect(later.operations.edges.map((e) => e.node.kind)).toEqual(['PROVISION']);
 
     await stopCleanly(api, dir);

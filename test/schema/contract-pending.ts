@@ -4,13 +4,6 @@
  * actually present (remove it in the change that implements it) or if anything else is missing.
  */
 export const PENDING_CONTRACT: string[] = [
-  // issue: operations, ec2, switchProvider
-  'Mutation.restartWorkspace',
-  'Mutation.stopWorkspace',
-  'Mutation.deleteWorkspace',
-  'Mutation.switchProvider',
-  'SwitchProviderPayload',
-  'SwitchProviderInput',
   // issue: secrets and the restart policy
   'Secret',
   'RuntimeSecret',

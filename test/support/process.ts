@@ -154,6 +154,22 @@ function parentOf(pid: number): number {
   }
 }
 
+/**
+ * Like processesWithEnv, but only the top of each process tree: a helper process a runtime starts
+ * (tsx's esbuild service inherits the environment) is not another runtime.
+ */
+export function runtimeProcessesWithEnv(entry: string): number[] {
+  const pids = processesWithEnv(entry);
+  const ppid = (pid: number) => {
+    try {
+      return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]);
+    } catch {
+      return -1;
+    }
+  };
+  return pids.filter((pid) => !pids.includes(ppid(pid)));
+}
+
 /** Pids of live processes with an environment variable whose value mentions `needle`. */
 function processesWithEnvMentioning(needle: string): number[] {
   return scanProc((pid) => readFileSync(`/proc/${pid}/environ`, 'utf8').includes(needle));

@@ -7,6 +7,8 @@ import { Writable } from 'node:stream';
 import { loadConfig } from '../../src/config.ts';
 import { startTrellis, type Trellis } from '../../src/app/trellis.ts';
 import { createLogger } from '../../src/shared/logger.ts';
+import type { Provider } from '../../src/providers/provider.ts';
+import { ProviderRegistry } from '../../src/providers/registry.ts';
 import { createTestDatabase } from './db.ts';
 import { GraphQLClient } from './gql.ts';
 
@@ -27,7 +29,7 @@ export type TestServer = {
  * A real Trellis (HTTP + graphql-ws + worker + sweeps) on an ephemeral port, on a database of
  * its own, with short intervals. Runtimes it starts are killed on stop.
  */
-export async function startTestServer(opts: { env?: Record<string, string>; databaseUrl?: string; dataDir?: string } = {}): Promise<TestServer> {
+export async function startTestServer(opts: { env?: Record<string, string>; databaseUrl?: string; dataDir?: string; providers?: Provider[] } = {}): Promise<TestServer> {
   const database = opts.databaseUrl ? undefined : await createTestDatabase();
   const databaseUrl = opts.databaseUrl ?? database!.url;
   const dataDir = opts.dataDir ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-test-')));
@@ -44,7 +46,12 @@ export async function startTestServer(opts: { env?: Record<string, string>; data
   const logs: string[] = [];
   const sink = new Writable({ write(chunk, _enc, cb) { logs.push(String(chunk)); cb(); } });
   const log = createLogger(config.logLevel, sink);
-  const trellis = await startTrellis(config, { log, print: (line) => logs.push(line) });
+  const extra = opts.providers ?? [];
+  const trellis = await startTrellis(config, {
+    log,
+    print: (line) => logs.push(line),
+    providers: extra.length ? (defaults) => new ProviderRegistry([...defaults.list(), ...extra]) : undefined,
+  });
   const client = (token?: string) => new GraphQLClient(trellis.url, token);
   return {
     url: trellis.url,

@@ -1,0 +1,29 @@
+import type { Config } from '../config.ts';
+import { Authenticator } from '../auth/authenticate.ts';
+import type { Db } from '../db/client.ts';
+import type { EventBus } from '../events/bus.ts';
+import type { ProviderRegistry } from '../providers/registry.ts';
+import { HeartbeatBatcher } from '../registry/heartbeat-batcher.ts';
+import { Metrics } from '../server/metrics.ts';
+import { RateLimits } from '../shared/rate-limit.ts';
+import type { Logger } from '../shared/logger.ts';
+import { systemClock, type Services } from './context.ts';
+
+/** The services of one process, over its database, event bus and providers. */
+export function buildServices(parts: { config: Config; db: Db; log: Logger; events: EventBus; providers: ProviderRegistry }): Services {
+  const { config, db, events } = parts;
+  const metrics = new Metrics({ subscribers: () => events.subscriberCount });
+  const rateLimits = new RateLimits(
+    { heartbeat: config.limits.heartbeatPerMinute, createRequest: config.limits.writesPerMinute, setSecret: config.limits.writesPerMinute },
+    (action) => metrics.rateLimited.inc({ action }),
+  );
+  return {
+    ...parts,
+    clock: systemClock,
+    auth: new Authenticator(db),
+    heartbeats: new HeartbeatBatcher(db.pool),
+    rateLimits,
+    metrics,
+    health: { workerRunning: false, draining: false },
+  };
+}

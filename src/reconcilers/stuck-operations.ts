@@ -1,0 +1,46 @@
+import type { Services } from '../app/context.ts';
+import type { Operation } from '../generated/prisma/client.ts';
+import { appendActivity, type ActivityEntry } from '../activity/append.ts';
+import { applyTransition } from '../workspaces/transition.ts';
+
+const PROVISIONING_KINDS = new Set(['PROVISION', 'RESTART', 'SWITCH_PROVIDER']);
+
+/**
+ * Fails every RUNNING operation past its deadline, loudly: the operation FAILED with its error;
+ * for a provisioning kind the workspace (only if still that operation's claim) goes FAILED with
+ * `lastSampleError`, and a PROVISION_FAILED activity raises the provisionFailures alert. FAILED is
+ * a status restartWorkspace (or a later check-in) leaves. A job still hanging on a provider call
+ * finds its operation finished and its claim gone when it returns, and changes nothing.
+ */
+export async function sweepStuckOperations(svc: Services): Promise<number> {
+  const now = svc.clock.now();
+  const stuck = await svc.db.prisma.operation.findMany({ where: { status: 'RUNNING', deadlineAt: { lt: now } }, orderBy: { id: 'asc' }, take: 100 });
+  let failed = 0;
+  for (const op of stuck) if (await failStuck(svc, op, now)) failed++;
+  return failed;
+}
+
+async function failStuck(svc: Services, op: Operation, now: Date): Promise<boolean> {
+  const message = `${op.kind} operation ${op.id} exceeded its deadline (${svc.config.operationDeadlineMs} ms) and was failed; restart the workspace to retry`;
+  const done = await svc.db.prisma.$transaction(async (tx) => {
+    const { count } = await tx.operation.updateMany({
+      where: { id: op.id, status: 'RUNNING', deadlineAt: { lt: now } },
+      data: { status: 'FAILED', error: message, finishedAt: now },
+    });
+    if (count !== 1) return false; // finished (or started a fresh attempt) meanwhile
+    if (!PROVISIONING_KINDS.has(op.kind)) return true;
+    const entries: ActivityEntry[] = [{
+      orgId: op.orgId, workspaceId: op.workspaceId, type: 'PROVISION_FAILED', message: `provisioning failed: ${message}`,
+      data: { operationId: op.id, kind: op.kind, error: message, reason: 'DEADLINE' },
+    }];
+    const outcome = await applyTransition(tx, {
+      workspaceId: op.workspaceId, orgId: op.orgId, from: 'PROVISIONING', event: 'PROVISION_FAILED', reason: 'OPERATION_DEADLINE',
+      set: { lastSampleError: message }, guard: { claimId: op.id }, now,
+    });
+    if (outcome.kind === 'changed') entries.push(outcome.activity);
+    await appendActivity(tx, entries);
+    return true;
+  });
+  if (done) svc.log.error({ operationId: op.id, workspaceId: op.workspaceId, kind: op.kind }, 'operation exceeded its deadline; failed');
+  return done;
+}

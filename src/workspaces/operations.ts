@@ -1,0 +1,145 @@
+import type { Ctx, Services } from '../app/context.ts';
+import { actorId } from '../auth/actor.ts';
+import type { Operation, Workspace } from '../generated/prisma/client.ts';
+import { appendActivity, type ActivityEntry } from '../activity/append.ts';
+import { createOperation, operationConflict } from '../operations/create.ts';
+import { finishOperation } from '../operations/finish.ts';
+import { failProvision, provision } from '../operations/provision.ts';
+import type { Attempt } from '../operations/run.ts';
+import { describeFailure, isRetryable, stopLeg } from '../operations/stop.ts';
+import { forgetTokens, revokeWorkspaceTokens } from '../operations/tokens.ts';
+import { AppError } from '../shared/errors.ts';
+import { newId } from '../shared/ids.ts';
+import { loadWorkspace } from './access.ts';
+import { applyTransition } from './transition.ts';
+
+/**
+ * restartWorkspace: claims the row (→ PROVISIONING, claimId = the new RESTART operation) in one
+ * conditional update, revokes the tokens of the runtimes the API started (the old runtime can no
+ * longer check in), and enqueues the operation, all in one transaction. The job stops the old
+ * instance and provisions a new one through the central path.
+ */
+export async function restartWorkspace(ctx: Ctx, workspaceId: string): Promise<Operation> {
+  return retryLostRace(async () => claimRestart(ctx, await loadWorkspace(ctx, workspaceId, 'workspace:restart')));
+}
+
+async function claimRestart(ctx: Ctx, ws: Workspace): Promise<Operation> {
+  const now = ctx.clock.now();
+  const opId = newId('Operation');
+  const { op, revoked } = await ctx.db.prisma.$transaction(async (tx) => {
+    const outcome = await applyTransition(tx, {
+      workspaceId: ws.id, orgId: ws.orgId, from: ws.status, event: 'PROVISION', reason: 'RESTART',
+      actorKind: ctx.actor?.kind, actorId: ctx.actor ? actorId(ctx.actor) : null,
+      set: { claimId: opId, lastSampleError: null }, guard: { deletedAt: null }, now,
+    });
+    if (outcome.kind === 'refused') throw new AppError('CONFLICT', `a ${ws.status} workspace cannot be restarted now; an operation is already in flight`);
+    if (outcome.kind !== 'changed') throw new LostRace();
+    const revoked = ctx.providers.get(ws.provider)?.startsRuntime ? await revokeWorkspaceTokens(tx, ws.id, now, { all: false }) : [];
+    const op = await createOperation(tx, { id: opId, orgId: ws.orgId, workspaceId: ws.id, kind: 'RESTART', maxAttempts: ctx.config.provisionAttempts });
+    await appendActivity(tx, [outcome.activity, {
+      orgId: ws.orgId, workspaceId: ws.id, type: 'RESTART_SCHEDULED', message: 'restart requested',
+      data: { operationId: op.id }, actorKind: ctx.actor?.kind, actorId: ctx.actor ? actorId(ctx.actor) : null,
+    }]);
+    return { op, revoked };
+  }).catch(operationConflict);
+  forgetTokens(ctx, revoked);
+  return op;
+}
+
+/** stopWorkspace: → STOPPED at once (not from PROVISIONING: CONFLICT); the job stops the instance. */
+export async function stopWorkspace(ctx: Ctx, workspaceId: string): Promise<Operation> {
+  return retryLostRace(async () => endWorkspace(ctx, await loadWorkspace(ctx, workspaceId, 'org:admin'), 'STOP'));
+}
+
+/**
+ * deleteWorkspace: a soft delete. The row (with its activity and operations) stays, marked
+ * `deletedAt`, STOPPED, every token revoked; nothing reads it as live again. The DEPROVISION job
+ * stops the instance. Allowed in any status, but not while another operation is in flight.
+ */
+export async function deleteWorkspace(ctx: Ctx, workspaceId: string): Promise<Operation> {
+  return retryLostRace(async () => endWorkspace(ctx, await loadWorkspace(ctx, workspaceId, 'org:admin'), 'DEPROVISION'));
+}
+
+async function endWorkspace(ctx: Ctx, ws: Workspace, kind: 'STOP' | 'DEPROVISION'): Promise<Operation> {
+  const now = ctx.clock.now();
+  const who = { actorKind: ctx.actor?.kind ?? null, actorId: ctx.actor ? actorId(ctx.actor) : null };
+  const { op, revoked } = await ctx.db.prisma.$transaction(async (tx) => {
+    const entries: ActivityEntry[] = [];
+    const deleting = kind === 'DEPROVISION';
+    if (ws.status === 'STOPPED' || (deleting && ws.status === 'PROVISIONING')) {
+      // Nothing to transition (or, deleting a PROVISIONING one, the in-flight operation decides
+      // below through the one-operation index); still a conditional update on what was read.
+      const { count } = await tx.workspace.updateMany({
+        where: { id: ws.id, status: ws.status, deletedAt: null },
+        data: { updatedAt: now, ...(deleting ? { deletedAt: now, status: 'STOPPED' } : {}) },
+      });
+      if (count !== 1) throw new LostRace();
+      if (ws.status !== 'STOPPED') {
+        entries.push({ orgId: ws.orgId, workspaceId: ws.id, type: 'STATUS_CHANGED', message: `${ws.status} → STOPPED: DELETED`, data: { reason: 'DELETED' }, ...who, fromStatus: ws.status, toStatus: 'STOPPED' });
+      }
+    } else {
+      const outcome = await applyTransition(tx, {
+        workspaceId: ws.id, orgId: ws.orgId, from: ws.status, event: 'STOP', reason: deleting ? 'DELETED' : 'STOPPED', ...who,
+        set: deleting ? { deletedAt: now } : {}, guard: { deletedAt: null }, now,
+      });
+      if (outcome.kind === 'refused') throw new AppError('CONFLICT', `a ${ws.status} workspace cannot be stopped; wait for its operation to finish`);
+      if (outcome.kind === 'lost') throw new LostRace();
+      if (outcome.kind === 'changed') entries.push(outcome.activity);
+    }
+    const startsRuntime = !!ctx.providers.get(ws.provider)?.startsRuntime;
+    const revoked = deleting || startsRuntime ? await revokeWorkspaceTokens(tx, ws.id, now, { all: deleting }) : [];
+    const op = await createOperation(tx, { orgId: ws.orgId, workspaceId: ws.id, kind, maxAttempts: ctx.config.provisionAttempts, input: { provider: ws.provider } });
+    await appendActivity(tx, entries);
+    return { op, revoked };
+  }).catch(operationConflict);
+  forgetTokens(ctx, revoked);
+  return op;
+}
+
+/** The status read changed before the conditional update (a heartbeat, a sweep): read again. */
+class LostRace extends Error {}
+
+async function retryLostRace<T>(fn: () => Promise<T>, tries = 5): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!(err instanceof LostRace)) throw err;
+      if (i >= tries) throw new AppError('CONFLICT', 'the workspace kept changing meanwhile; retry');
+    }
+  }
+}
+
+/** The job of STOP and DEPROVISION: stop the instance (idempotent, retried), then finish. */
+export async function stopJob(svc: Services, op: Operation, attempt: Attempt): Promise<void> {
+  const ws = await svc.db.prisma.workspace.findUnique({ where: { id: op.workspaceId } });
+  if (!ws) return void (await finishOperation(svc, op.id, 'FAILED', 'the workspace no longer exists'));
+  try {
+    await stopLeg(svc, op, ws, ws.provider);
+  } catch (err) {
+    const message = describeFailure(svc, err, op, 'stopping the instance');
+    if (isRetryable(err) && attempt.number < attempt.max) throw new Error(message);
+    await finishOperation(svc, op.id, 'FAILED', `could not stop instance ${ws.instanceId}: ${message}`);
+    svc.log.error({ operationId: op.id, workspaceId: ws.id, error: message }, 'stopping the instance failed');
+    return;
+  }
+  await finishOperation(svc, op.id, 'SUCCEEDED', null);
+}
+
+/**
+ * The job of RESTART: stop the old instance (once; retried), then provision through the central
+ * path. A restart whose stop or provision leg fails surfaces exactly like a provision failure.
+ */
+export async function restartJob(svc: Services, op: Operation, attempt: Attempt): Promise<void> {
+  const ws = await svc.db.prisma.workspace.findUnique({ where: { id: op.workspaceId } });
+  if (!ws || ws.deletedAt) return void (await finishOperation(svc, op.id, 'FAILED', 'the workspace no longer exists'));
+  if (ws.status !== 'PROVISIONING' || ws.claimId !== op.id) return provision(svc, op, attempt); // finishes it by the same rule
+  try {
+    await stopLeg(svc, op, ws, ws.provider);
+  } catch (err) {
+    const message = describeFailure(svc, err, op, 'stopping the old instance');
+    if (isRetryable(err) && attempt.number < attempt.max) throw new Error(message);
+    return failProvision(svc, op, ws, `could not stop the old instance: ${message}`);
+  }
+  return provision(svc, op, attempt);
+}

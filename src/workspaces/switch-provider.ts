@@ -1,0 +1,172 @@
+import { z } from 'zod';
+import type { Ctx, Services } from '../app/context.ts';
+import { actorId } from '../auth/actor.ts';
+import type { Operation, Workspace, WorkspaceStatus } from '../generated/prisma/client.ts';
+import { appendActivity } from '../activity/append.ts';
+import { createOperation, operationConflict } from '../operations/create.ts';
+import { finishOperation, recordStep } from '../operations/finish.ts';
+import { provision } from '../operations/provision.ts';
+import type { Attempt } from '../operations/run.ts';
+import { describeFailure, isRetryable, STEP_STOPPED, stopLeg } from '../operations/stop.ts';
+import { ProviderError } from '../providers/provider.ts';
+import { AppError } from '../shared/errors.ts';
+import { newId } from '../shared/ids.ts';
+import { parseInput } from '../shared/validate.ts';
+import { loadWorkspace } from './access.ts';
+
+export const STEP_WRITTEN = 'WRITTEN';
+
+const switchInput = z.object({ workspaceId: z.string(), provider: z.string().min(1).max(32) });
+
+/** What the claim recorded for the job: the provider it left, the one it goes to, the status it replaced. */
+type SwitchPlan = { from: string; to: string; priorStatus: WorkspaceStatus };
+
+/**
+ * switchProvider (CONTRACT §6), the request half. The pre-claim is one conditional update in an
+ * interactive transaction: status → PROVISIONING (claimId = the new operation) only if the status
+ * is not PROVISIONING and the provider is still the one read. A lost claim throws
+ * ALREADY_SWITCHING before anything else happened: no stop, no write, no rollback (nothing is
+ * armed). The winner's operation and its job commit together with the claim, so everything after
+ * it (stop → provider write → provision, or rollback) runs as a durable job, independent of this
+ * request: a client that disconnects or an API process that dies cannot strand the claim.
+ */
+export async function switchProvider(ctx: Ctx, input: unknown): Promise<{ workspace: Workspace; operation: Operation }> {
+  const data = parseInput(switchInput, input);
+  const ws = await loadWorkspace(ctx, data.workspaceId, 'org:admin');
+  ctx.providers.requireAvailable(data.provider);
+  if (data.provider === ws.provider) throw new AppError('BAD_USER_INPUT', `the workspace is already on provider "${ws.provider}"`);
+  const now = ctx.clock.now();
+  const opId = newId('Operation');
+
+  const claimed = await ctx.db.prisma.$transaction(async (tx) => {
+    // The row lock only pins the status the claim replaces (restored by a rollback); the
+    // conditional update below is what decides the claim.
+    const prior = (await tx.$queryRaw<{ status: WorkspaceStatus }[]>`SELECT status FROM "Workspace" WHERE id = ${ws.id} FOR NO KEY UPDATE`)[0];
+    const { count } = await tx.workspace.updateMany({
+      where: { id: ws.id, deletedAt: null, status: { not: 'PROVISIONING' }, provider: ws.provider },
+      data: { status: 'PROVISIONING', claimId: opId, updatedAt: now },
+    });
+    if (count !== 1 || !prior) return undefined;
+    const plan: SwitchPlan = { from: ws.provider, to: data.provider, priorStatus: prior.status };
+    const operation = await createOperation(tx, {
+      id: opId, orgId: ws.orgId, workspaceId: ws.id, kind: 'SWITCH_PROVIDER', input: plan,
+      maxAttempts: ctx.config.provisionAttempts + 2, // the stop leg may use attempts before the provision leg's
+    });
+    const who = { actorKind: ctx.actor?.kind ?? null, actorId: ctx.actor ? actorId(ctx.actor) : null };
+    await appendActivity(tx, [{
+      orgId: ws.orgId, workspaceId: ws.id, type: 'STATUS_CHANGED', message: `${prior.status} → PROVISIONING: SWITCH_PROVIDER (${plan.from} → ${plan.to})`,
+      data: { reason: 'SWITCH_PROVIDER', operationId: opId, from: plan.from, to: plan.to }, ...who, fromStatus: prior.status, toStatus: 'PROVISIONING',
+    }]);
+    return operation;
+  }).catch(operationConflict);
+
+  if (!claimed) throw new AppError('ALREADY_SWITCHING', 'this workspace is already provisioning or switching; nothing was done');
+  const workspace = await ctx.db.prisma.workspace.findUniqueOrThrow({ where: { id: ws.id } });
+  return { workspace, operation: claimed };
+}
+
+/**
+ * The winner's job: stop the old instance (retrying) → write the new provider → provision through
+ * the central path. Each finished step is recorded on the operation, so a resumed job (after a
+ * crash) continues where it stopped and never repeats the stop. A failure before the provider
+ * write rolls back; every step acts only while the row is still this operation's claim.
+ */
+export async function switchJob(svc: Services, op: Operation, attempt: Attempt): Promise<void> {
+  const plan = op.input as SwitchPlan;
+  const ws = await svc.db.prisma.workspace.findUnique({ where: { id: op.workspaceId } });
+  if (!ws || ws.deletedAt || ws.claimId !== op.id || ws.status !== 'PROVISIONING') {
+    await finishOperation(svc, op.id, 'FAILED', 'the switch lost its claim (the workspace changed meanwhile); nothing was rolled back');
+    return;
+  }
+  const last = attempt.number >= attempt.max;
+
+  if (op.step === null) {
+    try {
+      await withQuickRetries(() => stopLeg(svc, op, ws, plan.from));
+    } catch (err) {
+      const message = describeFailure(svc, err, op, 'stopping the old instance');
+      if (isRetryable(err) && !last) throw new Error(message);
+      await rollbackSwitch(svc, op, `could not stop the old instance on ${plan.from}: ${message}`);
+      return;
+    }
+  }
+
+  if (op.step === STEP_STOPPED) {
+    try {
+      await writeProvider(svc, op, ws, plan);
+    } catch (err) {
+      if (err instanceof ClaimLost) return void (await finishOperation(svc, op.id, 'FAILED', err.message));
+      const message = describeFailure(svc, err, op, 'writing the new provider');
+      if (isRetryable(err) && !last) throw new Error(message);
+      await rollbackSwitch(svc, op, `could not switch to ${plan.to}: ${message}`);
+      return;
+    }
+  }
+
+  return provision(svc, op, attempt);
+}
+
+class ClaimLost extends Error {}
+
+async function writeProvider(svc: Services, op: Operation, ws: Workspace, plan: SwitchPlan): Promise<void> {
+  const target = svc.providers.get(plan.to);
+  if (!target || !target.available()) throw new ProviderError(`provider "${plan.to}" is not available on this deployment any more`, false);
+  await svc.db.prisma.$transaction(async (tx) => {
+    const { count } = await tx.workspace.updateMany({
+      where: { id: ws.id, claimId: op.id, status: 'PROVISIONING', provider: plan.from },
+      data: { provider: plan.to, instanceId: null, url: null, updatedAt: svc.clock.now() },
+    });
+    if (count !== 1) {
+      const now = await tx.workspace.findUnique({ where: { id: ws.id }, select: { claimId: true, status: true, provider: true } });
+      if (now?.claimId === op.id && now.status === 'PROVISIONING' && now.provider === plan.to) return; // written already by this operation
+      throw new ClaimLost('the switch lost its claim before the provider write; nothing was written');
+    }
+    await recordStep(tx, op.id, STEP_WRITTEN);
+    await appendActivity(tx, [{
+      orgId: ws.orgId, workspaceId: ws.id, type: 'PROVIDER_SWITCHED', message: `provider ${plan.from} → ${plan.to}`,
+      data: { operationId: op.id, from: plan.from, to: plan.to },
+    }]);
+  });
+  op.step = STEP_WRITTEN;
+}
+
+/**
+ * Restores the status the claim replaced, only while the row is still this operation's claim
+ * (claimId, PROVISIONING, the old provider): a loser has no claim and never gets here, and a
+ * stale job can never clobber a newer claim. Records SWITCH_ROLLED_BACK; the operation ends
+ * ROLLED_BACK with the reason. Returns whether it rolled back.
+ */
+export async function rollbackSwitch(svc: Services, op: Operation, reason: string): Promise<boolean> {
+  const plan = op.input as SwitchPlan;
+  const now = svc.clock.now();
+  const rolledBack = await svc.db.prisma.$transaction(async (tx) => {
+    const { count } = await tx.workspace.updateMany({
+      where: { id: op.workspaceId, claimId: op.id, status: 'PROVISIONING', provider: plan.from },
+      data: { status: plan.priorStatus, claimId: null, lastSampleError: reason, updatedAt: now },
+    });
+    if (count !== 1) {
+      await finishOperation(svc, op.id, 'FAILED', `${reason}; not rolled back: the workspace is no longer this switch's claim`, tx);
+      return false;
+    }
+    await finishOperation(svc, op.id, 'ROLLED_BACK', reason, tx);
+    await appendActivity(tx, [
+      { orgId: op.orgId, workspaceId: op.workspaceId, type: 'SWITCH_ROLLED_BACK', message: `switch ${plan.from} → ${plan.to} rolled back: ${reason}`, data: { operationId: op.id, error: reason } },
+      { orgId: op.orgId, workspaceId: op.workspaceId, type: 'STATUS_CHANGED', message: `PROVISIONING → ${plan.priorStatus}: SWITCH_ROLLED_BACK`, data: { reason: 'SWITCH_ROLLED_BACK', operationId: op.id }, fromStatus: 'PROVISIONING', toStatus: plan.priorStatus },
+    ]);
+    return true;
+  });
+  svc.log.warn({ operationId: op.id, workspaceId: op.workspaceId, reason, rolledBack }, 'switch failed before the provider write');
+  return rolledBack;
+}
+
+/** A few quick in-process retries of a retryable failure before the job's own backoff. */
+async function withQuickRetries(fn: () => Promise<void>, tries = 3): Promise<void> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (i >= tries || !isRetryable(err)) throw err;
+      await new Promise((r) => setTimeout(r, 100 * 2 ** i));
+    }
+  }
+}

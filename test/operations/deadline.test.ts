@@ -1,0 +1,62 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startWorker } from '../../src/jobs/worker.ts';
+import { createWorkspace } from '../../src/workspaces/service.ts';
+import { restartWorkspace } from '../../src/workspaces/operations.ts';
+import { createTestDatabase } from '../support/db.ts';
+import { FakeProvider, Gate } from '../support/fake-provider.ts';
+import { pollUntil } from '../support/process.ts';
+import { asAdmin, makeServices, seedWorkspace } from '../support/services.ts';
+
+/** Nothing waits forever: an operation RUNNING past its deadline is failed loudly, and a retry can leave the state it leaves. */
+describe('stuck-operation deadline', () => {
+  let database: { url: string; drop: () => Promise<void> };
+  let svc: Awaited<ReturnType<typeof makeServices>>;
+  const hang = new FakeProvider('hang');
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    svc = await makeServices(database.url, [hang], { TRELLIS_OPERATION_DEADLINE_MS: '1500', TRELLIS_PROVISION_ATTEMPTS: '1' });
+  });
+  afterAll(async () => {
+    await svc?.close();
+    await database?.drop();
+  });
+
+  it('fails a hung provision (FAILED, error, PROVISION_FAILED activity), ignores its late answer, and a restart recovers', async () => {
+    const { orgId } = await seedWorkspace(svc.db, { provider: 'hang' });
+    const gate = new Gate();
+    hang.provisionGate = gate;
+    const ws = await createWorkspace(asAdmin(svc), { orgId, name: 'stuck', provider: 'hang' });
+    const worker = await startWorker(svc, { pollInterval: 100 });
+    try {
+      const op = await pollUntil('the deadline to fail the operation', async () => {
+        const o = await svc.db.prisma.operation.findFirstOrThrow({ where: { workspaceId: ws.id } });
+        return o.status === 'FAILED' ? o : undefined;
+      }, 20_000, 50);
+      expect(op.error).toMatch(/PROVISION operation .* exceeded its deadline \(1500 ms\) and was failed; restart the workspace to retry/);
+      const failed = await svc.db.prisma.workspace.findUniqueOrThrow({ where: { id: ws.id } });
+      expect(failed).toMatchObject({ status: 'FAILED', lastSampleError: op.error });
+      const activity = await svc.db.prisma.activity.findMany({ where: { workspaceId: ws.id }, orderBy: { id: 'asc' } });
+      expect(activity.map((a) => a.type)).toEqual(['WORKSPACE_CREATED', 'PROVISION_STARTED', 'PROVISION_FAILED', 'STATUS_CHANGED']);
+
+      // The provider answers late: nothing changes, and the instance it started is stopped.
+      hang.provisionGate = undefined;
+      gate.release();
+      await pollUntil('the orphan instance to be stopped', () => (hang.stops.includes(`hang-${op.id}`) ? true : undefined), 10_000, 20);
+      expect(await svc.db.prisma.workspace.findUniqueOrThrow({ where: { id: ws.id } })).toMatchObject({ status: 'FAILED', instanceId: null });
+      expect((await svc.db.prisma.operation.findUniqueOrThrow({ where: { id: op.id } })).status).toBe('FAILED');
+
+      // FAILED is a state a retry leaves.
+      const restart = await restartWorkspace(asAdmin(svc), ws.id);
+      const done = await pollUntil('the restart', async () => {
+        const o = await svc.db.prisma.operation.findUniqueOrThrow({ where: { id: restart.id } });
+        return o.status === 'SUCCEEDED' || o.status === 'FAILED' ? o : undefined;
+      }, 20_000, 50);
+      expect(done).toMatchObject({ status: 'SUCCEEDED', error: null });
+      expect(await svc.db.prisma.workspace.findUniqueOrThrow({ where: { id: ws.id } })).toMatchObject({ status: 'PROVISIONING', instanceId: `hang-${restart.id}`, lastSampleError: null });
+    } finally {
+      gate.release();
+      await worker.stop();
+    }
+  });
+});

@@ -1,0 +1,55 @@
+import { ProviderError, type Provider, type ProvisionRequest, type ProvisionResult } from '../../src/providers/provider.ts';
+
+/** A gate a test opens when it wants the provider call waiting on it to go on. */
+export class Gate {
+  private open!: () => void;
+  readonly opened = new Promise<void>((resolve) => (this.open = resolve));
+  release() { this.open(); }
+}
+
+/**
+ * A provider for tests: records every call, and can make a call wait on a gate or fail. Idempotent
+ * like a real one: provisioning with the same operation id returns the same instance.
+ */
+export class FakeProvider implements Provider {
+  readonly startsRuntime = false;
+  readonly stops: string[] = [];
+  readonly provisions: string[] = [];
+  readonly instances = new Map<string, boolean>();
+  isAvailable = true;
+  stopGate: Gate | undefined;
+  provisionGate: Gate | undefined;
+  /** Called when a provision starts (before any gate). */
+  onProvision: ((operationId: string) => void) | undefined;
+  onStop: ((instanceId: string) => void) | undefined;
+  provisionFailure: ProviderError | undefined;
+  stopFailure: ProviderError | undefined;
+
+  constructor(readonly name: string) {}
+
+  available() {
+    return this.isAvailable;
+  }
+
+  async provision(req: ProvisionRequest): Promise<ProvisionResult> {
+    this.provisions.push(req.operationId);
+    this.onProvision?.(req.operationId);
+    await this.provisionGate?.opened;
+    if (this.provisionFailure) throw this.provisionFailure;
+    const instanceId = `${this.name}-${req.operationId}`;
+    this.instances.set(instanceId, true);
+    return { instanceId, url: null };
+  }
+
+  async stop(instanceId: string): Promise<void> {
+    this.stops.push(instanceId);
+    this.onStop?.(instanceId);
+    await this.stopGate?.opened;
+    if (this.stopFailure) throw this.stopFailure;
+    this.instances.set(instanceId, false);
+  }
+
+  async isRunning(ids: readonly string[]): Promise<Map<string, boolean>> {
+    return new Map(ids.filter((id) => this.instances.has(id)).map((id) => [id, this.instances.get(id)!]));
+  }
+}

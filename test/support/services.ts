@@ -1,0 +1,46 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Ctx, Services } from '../../src/app/context.ts';
+import { buildServices } from '../../src/app/services.ts';
+import { loadConfig } from '../../src/config.ts';
+import { connectDb, type Db } from '../../src/db/client.ts';
+import { EventBus } from '../../src/events/bus.ts';
+import type { Provider } from '../../src/providers/provider.ts';
+import { ProviderRegistry } from '../../src/providers/registry.ts';
+import { createLogger } from '../../src/shared/logger.ts';
+import { newId } from '../../src/shared/ids.ts';
+import type { WorkspaceStatus } from '../../src/generated/prisma/enums.ts';
+
+/**
+ * The services of one Trellis process on its own connection pool, without HTTP: what the jobs and
+ * the services run on. Two of these on one database are two processes' worth of connections.
+ */
+export async function makeServices(databaseUrl: string, providers: Provider[], env: Record<string, string> = {}): Promise<Services & { close: () => Promise<void> }> {
+  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-svc-'));
+  const config = loadConfig({ DATABASE_URL: databaseUrl, DATA_DIR: dataDir, LOG_LEVEL: 'silent', TRELLIS_PROVISION_ATTEMPTS: '2', ...env });
+  const db: Db = connectDb(databaseUrl, { max: 25 });
+  const log = createLogger(config.logLevel);
+  const services = buildServices({ config, db, log, events: new EventBus(db, log), providers: new ProviderRegistry(providers) });
+  return {
+    ...services,
+    close: async () => {
+      await db.close();
+      await fs.rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A service call as the instance admin. */
+export const asAdmin = (svc: Services): Ctx => ({ ...svc, actor: { kind: 'USER', tokenId: 'tok_test', role: 'INSTANCE_ADMIN', orgId: null } });
+
+/** An org and a workspace written directly, in the given state. */
+export async function seedWorkspace(db: Db, opts: { provider: string; status?: WorkspaceStatus; instanceId?: string | null }): Promise<{ orgId: string; workspaceId: string }> {
+  const orgId = newId('Org');
+  const workspaceId = newId('Workspace');
+  await db.prisma.org.create({ data: { id: orgId, name: orgId, slug: orgId.replace('_', '-') } });
+  await db.prisma.workspace.create({
+    data: { id: workspaceId, orgId, name: 'w', provider: opts.provider, status: opts.status ?? 'ONLINE', instanceId: opts.instanceId === undefined ? `${opts.provider}-old-${workspaceId}` : opts.instanceId },
+  });
+  return { orgId, workspaceId };
+}
