@@ -20,6 +20,7 @@ const envSchema = z.object({
   TRELLIS_PROVISION_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(3),
   TRELLIS_PUBLIC_URL: z.string().url().optional(),
   TRELLIS_OPERATION_DEADLINE_MS: positiveMs.default(600_000),
+  TRELLIS_REGISTER_DEADLINE_MS: positiveMs.default(300_000),
   TRELLIS_OPERATION_SWEEP_INTERVAL_MS: positiveMs.optional(),
   TRELLIS_WORKER_HEARTBEAT_MS: positiveMs.default(5_000),
   AWS_REGION: z.string().min(1).optional(),
@@ -56,6 +57,8 @@ export type Config = {
   provisionAttempts: number;
   /** A RUNNING operation older than this (since its attempt started) is failed loudly. */
   operationDeadlineMs: number;
+  /** A started instance whose runtime has not registered after this long fails loudly. */
+  registerDeadlineMs: number;
   operationSweepIntervalMs: number;
   /** Worker-pool heartbeat; a pool silent for 3× this belongs to a dead process and its job locks are released. */
   workerHeartbeatMs: number;
@@ -113,6 +116,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     mcpRecoveryCooldownMs: e.TRELLIS_MCP_RECOVERY_COOLDOWN_MS,
     provisionAttempts: e.TRELLIS_PROVISION_ATTEMPTS,
     operationDeadlineMs: e.TRELLIS_OPERATION_DEADLINE_MS,
+    registerDeadlineMs: e.TRELLIS_REGISTER_DEADLINE_MS,
     operationSweepIntervalMs: e.TRELLIS_OPERATION_SWEEP_INTERVAL_MS ?? Math.max(50, Math.min(30_000, Math.floor(e.TRELLIS_OPERATION_DEADLINE_MS / 4))),
     workerHeartbeatMs: e.TRELLIS_WORKER_HEARTBEAT_MS,
     publicUrl: e.TRELLIS_PUBLIC_URL,

@@ -37,12 +37,24 @@ export class Authenticator {
   }
 
   /** Of these token hashes, the ones that are still valid (one query, for open connections). */
+  /** Whether the token behind `actor` is still valid (not revoked, its workspace not deleted). */
+  async actorStillValid(actor: Actor): Promise<boolean> {
+    const { rowCount } = actor.kind === 'USER'
+      ? await this.db.pool.query(`SELECT 1 FROM "ApiToken" WHERE id = $1 AND "revokedAt" IS NULL`, [actor.tokenId])
+      : await this.db.pool.query(
+          `SELECT 1 FROM "WorkspaceToken" t JOIN "Workspace" w ON w.id = t."workspaceId" WHERE t.id = $1 AND t."revokedAt" IS NULL AND w."deletedAt" IS NULL`,
+          [actor.tokenId],
+        );
+    return (rowCount ?? 0) > 0;
+  }
+
   async stillValid(tokenHashes: string[]): Promise<Set<string>> {
     if (!tokenHashes.length) return new Set();
     const { rows } = await this.db.pool.query<{ h: string }>(
       `SELECT "tokenHash" AS h FROM "ApiToken" WHERE "tokenHash" = ANY($1) AND "revokedAt" IS NULL
        UNION ALL
-       SELECT "tokenHash" FROM "WorkspaceToken" WHERE "tokenHash" = ANY($1) AND "revokedAt" IS NULL`,
+       SELECT t."tokenHash" FROM "WorkspaceToken" t JOIN "Workspace" w ON w.id = t."workspaceId"
+        WHERE t."tokenHash" = ANY($1) AND t."revokedAt" IS NULL AND w."deletedAt" IS NULL`,
       [tokenHashes],
     );
     const valid = new Set(rows.map((r) => r.h));
@@ -68,7 +80,7 @@ export class Authenticator {
        UNION ALL
        SELECT 'WORKSPACE', t.id, NULL, w."orgId", w.id, w.kind::text
          FROM "WorkspaceToken" t JOIN "Workspace" w ON w.id = t."workspaceId"
-        WHERE t."tokenHash" = $1 AND t."revokedAt" IS NULL
+        WHERE t."tokenHash" = $1 AND t."revokedAt" IS NULL AND w."deletedAt" IS NULL
        LIMIT 1`,
       [tokenHash],
     );

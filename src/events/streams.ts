@@ -64,8 +64,15 @@ function eventStream(
           if (page.length < REPLAY_PAGE) break;
         }
       }
+      let checkedAt = Date.now();
       for await (const e of live) {
         if (last !== undefined && e.id <= last) continue;
+        // Re-check the token before delivering, at most once per recheck interval: a revoked
+        // token (or a deleted workspace's) ends the stream, on every transport (SSE included).
+        if (Date.now() - checkedAt >= ctx.config.limits.wsAuthRecheckMs) {
+          checkedAt = Date.now();
+          if (!(await ctx.auth.actorStillValid(scope.actor))) return;
+        }
         yield e;
       }
     } finally {

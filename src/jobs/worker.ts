@@ -7,6 +7,7 @@ import { startPeriodic } from '../reconcilers/periodic.ts';
 import { sweepStuckOperations } from '../reconcilers/stuck-operations.ts';
 import { heartbeatWorkerPool, registerWorkerPool, releaseDeadWorkerPools, unregisterWorkerPool } from './worker-pools.ts';
 import { workerLogger } from './worker-logger.ts';
+import { failUnregistered } from '../reconcilers/register-deadline.ts';
 
 export type Worker = { poolId: string; stop: () => Promise<void> };
 
@@ -45,7 +46,10 @@ export async function startWorker(svc: Services, opts: { concurrency?: number; p
     await heartbeatWorkerPool(svc, id);
     await releaseDeadWorkerPools(svc, id);
   });
-  const deadlines = startPeriodic(svc, 'stuck-operation sweep', svc.config.operationSweepIntervalMs, () => sweepStuckOperations(svc));
+  const deadlines = startPeriodic(svc, 'stuck-operation sweep', svc.config.operationSweepIntervalMs, async () => {
+    await sweepStuckOperations(svc);
+    await failUnregistered(svc);
+  });
   return {
     poolId: id,
     stop: async () => {

@@ -37,7 +37,11 @@ builder.mutationFields((t) => ({
     type: RegistryPayload,
     description: 'Called by a workspace runtime (workspace token) when it starts',
     args: { input: t.arg({ type: RegisterInput, required: true }) },
-    resolve: (_, { input }, ctx) => register(ctx, input),
+    resolve: async (_, { input }, ctx) => {
+      // every register takes the slow path: it shares the heartbeat budget so it cannot bypass it
+      await ctx.rateLimits.consume('heartbeat', ctx.actor);
+      return register(ctx, input);
+    },
   }),
   heartbeat: t.field({
     type: RegistryPayload,

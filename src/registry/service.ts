@@ -98,6 +98,10 @@ async function checkInWithTransition(ctx: Ctx, actor: WorkspaceActor, c: CheckIn
       return { workspace: ws, accepted: false, reason: 'WORKSPACE_PROVISIONING', restartPending: ws.restartPending };
     }
 
+    if (ws.deletedAt || ws.status === 'STOPPED') {
+      // A stopped or deleted workspace is never revived by its runtime (not even through a gate).
+      return { workspace: ws, accepted: false, reason: ws.deletedAt ? 'WORKSPACE_DELETED' : 'WORKSPACE_STOPPED', restartPending: ws.restartPending };
+    }
     const model = c.model !== undefined ? c.model || null : ws.model;
     const sample: Prisma.WorkspaceUpdateManyMutationInput = {
       lastHeartbeatAt: now,

@@ -17,13 +17,13 @@ export type LifecycleEvent =
 
 export const ALL_STATUSES: readonly WorkspaceStatus[] = ['PROVISIONING', 'ONLINE', 'DEGRADED', 'OFFLINE', 'FAILED', 'STOPPED'];
 
-const ANY = ALL_STATUSES;
 const TABLE: Record<LifecycleEvent, Partial<Record<WorkspaceStatus, WorkspaceStatus>>> = {
   PROVISION: fromEach(['ONLINE', 'DEGRADED', 'OFFLINE', 'FAILED', 'STOPPED'], 'PROVISIONING'),
   PROVISION_FAILED: { PROVISIONING: 'FAILED' },
   CHECK_IN: { ...fromEach(['PROVISIONING', 'OFFLINE', 'FAILED'], 'ONLINE'), ONLINE: 'ONLINE', DEGRADED: 'ONLINE' },
   CHECK_IN_ERROR: { ...fromEach(['PROVISIONING', 'OFFLINE', 'FAILED'], 'ONLINE'), ONLINE: 'DEGRADED', DEGRADED: 'DEGRADED' },
-  GATE_FAILED: fromEach(ANY, 'FAILED'),
+  // "any → FAILED" in CONTRACT §5, except STOPPED: a stopped workspace's runtime is not listened to
+  GATE_FAILED: fromEach(['PROVISIONING', 'ONLINE', 'DEGRADED', 'OFFLINE', 'FAILED'], 'FAILED'),
   STALE: fromEach(['ONLINE', 'DEGRADED'], 'OFFLINE'),
   INSTANCE_GONE: fromEach(['ONLINE', 'DEGRADED'], 'OFFLINE'),
   STOP: fromEach(['ONLINE', 'DEGRADED', 'OFFLINE', 'FAILED', 'STOPPED'], 'STOPPED'),

@@ -7,7 +7,7 @@ const EXPECTED: [WorkspaceStatus, LifecycleEvent, WorkspaceStatus | 'refused'][]
 const row = (from: WorkspaceStatus, event: LifecycleEvent, to: WorkspaceStatus | 'refused') => EXPECTED.push([from, event, to]);
 
 for (const s of ALL_STATUSES) {
-  row(s, 'GATE_FAILED', 'FAILED'); // any → FAILED (fail-closed)
+  row(s, 'GATE_FAILED', s === 'STOPPED' ? 'refused' : 'FAILED'); // any → FAILED (fail-closed), but a stopped workspace stays stopped
   row(s, 'STOP', s === 'PROVISIONING' ? 'refused' : 'STOPPED'); // any but PROVISIONING
   row(s, 'PROVISION_FAILED', s === 'PROVISIONING' ? 'FAILED' : 'refused');
   row(s, 'STALE', s === 'ONLINE' || s === 'DEGRADED' ? 'OFFLINE' : 'refused');
