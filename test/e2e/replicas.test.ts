@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graphql } from '../generated/gql.js';
+import { startFakeAws, type FakeAws } from '../support/aws-fake.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { GraphQLClient } from '../support/gql.ts';
 import { cleanupDataDir, freePort, makeDataDir, pollUntil, spawnTrellis, type TrellisProcess } from '../support/process.ts';
@@ -15,7 +16,11 @@ const CREATE_WS = graphql(`mutation ReplicaWs($input: CreateWorkspaceInput!) { c
 const ISSUE = graphql(`mutation ReplicaIssue($id: ID!) { issueWorkspaceToken(workspaceId: $id) { token } }`);
 const REGISTER = graphql(`mutation ReplicaRegister($input: RegisterInput!) { registerWorkspace(input: $input) { workspace { status } } }`);
 const HEARTBEAT = graphql(`mutation ReplicaHeartbeat($input: HeartbeatInput!) { heartbeat(input: $input) { workspace { status } } }`);
+const SWITCH = graphql(`mutation ReplicaSwitch($input: SwitchProviderInput!) { switchProvider(input: $input) { operation { id kind } } }`);
 const EVENTS = graphql(`subscription ReplicaEvents($id: ID) { workspaceEvents(workspaceId: $id) { cursor previousStatus status } }`);
+
+/** src/activity/append.ts: held by the test, it parks an activity-writing transaction just before commit. */
+const ACTIVITY_ORDER_LOCK = 7_310_001;
 
 describe('two replicas on one PostgreSQL', () => {
   const adminToken = `trl_replicas_${randomBytes(16).toString('hex')}`;
@@ -27,6 +32,7 @@ describe('two replicas on one PostgreSQL', () => {
   let adminA: GraphQLClient;
   let adminB: GraphQLClient;
   let orgId: string;
+  let aws: FakeAws;
 
   const start = async () => {
     const dir = await makeDataDir();
@@ -36,12 +42,15 @@ describe('two replicas on one PostgreSQL', () => {
       env: {
         DATABASE_URL: database.url, DATA_DIR: dir, TRELLIS_BOOTSTRAP_TOKEN: adminToken,
         TRELLIS_HEARTBEAT_INTERVAL_MS: '200', TRELLIS_HEARTBEAT_STALE_MS: '1500', TRELLIS_STALE_SWEEP_INTERVAL_MS: '50',
+        // the ec2 provider, through the real SDK, against one local AWS-compatible server shared by both replicas
+        AWS_REGION: 'us-east-1', TRELLIS_AWS_ENDPOINT: aws.url, AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'test-secret', AWS_EC2_METADATA_DISABLED: 'true',
       },
     });
   };
 
   beforeAll(async () => {
     database = await createTestDatabase();
+    aws = await startFakeAws();
     pool = new pg.Pool({ connectionString: database.url, max: 2 });
     [a, b] = await Promise.all([start(), start()]);
     adminA = new GraphQLClient(a.url, adminToken);
@@ -50,6 +59,7 @@ describe('two replicas on one PostgreSQL', () => {
   });
   afterAll(async () => {
     await pool?.end();
+    await aws?.stop();
     for (const dir of dirs) await cleanupDataDir(dir);
     await database?.drop();
   });
@@ -105,7 +115,72 @@ describe('two replicas on one PostgreSQL', () => {
     expect(flips.rows.every((r) => r.n === '1')).toBe(true);
   });
 
-  it.todo('switchProvider races split across both replicas have one winner (pending issue 3: switchProvider is not implemented yet)');
+  it('switchProvider races split across both replicas still have one winner', async () => {
+    const N = 10;
+    const id = (await adminA.ok(CREATE_WS, { input: { orgId, name: 'switch-race', provider: 'ec2' } })).createWorkspace.id;
+    await pollUntil('the ec2 provision to finish', async () => {
+      const { rows } = await pool.query<{ status: string }>(`SELECT status FROM "Operation" WHERE "workspaceId" = $1 AND kind = 'PROVISION'`, [id]);
+      return rows[0] && rows[0].status !== 'QUEUED' && rows[0].status !== 'RUNNING' ? rows[0].status : undefined;
+    }, 30_000, 50).then((status) => expect(status).toBe('SUCCEEDED'));
+    const old = (await pool.query<{ instanceId: string | null }>(`SELECT "instanceId" FROM "Workspace" WHERE id = $1`, [id])).rows[0]!.instanceId;
+    expect(old).toMatch(/^i-/);
+    // The runtime registers (ONLINE), then falls silent: let the stale sweep settle it OFFLINE
+    // first, so no sweep touches the row during the race. OFFLINE is switchable (not PROVISIONING).
+    const { token } = (await adminB.ok(ISSUE, { id })).issueWorkspaceToken;
+    expect((await new GraphQLClient(b.url, token).ok(REGISTER, { input: { mcpServerPresent: true, instanceId: old } })).registerWorkspace.workspace.status).toBe('ONLINE');
+    await pollUntil('the silent runtime to go OFFLINE', async () => {
+      const { rows } = await pool.query<{ status: string }>(`SELECT status FROM "Workspace" WHERE id = $1`, [id]);
+      return rows[0]!.status === 'OFFLINE' ? true : undefined;
+    }, 15_000, 50);
+    const terminationsOf = (instanceId: string) => aws.callsOf('TerminateInstances').filter((c) => [...(c.params as URLSearchParams).values()].includes(instanceId)).length;
+    expect(terminationsOf(old!)).toBe(0);
+
+    // Barrier: the first claim is parked just before its commit (the activity lock), so every
+    // request reads the old provider and reaches the claim while it is still undecided; release
+    // only once all N are in it (the parked winner plus N-1 waiting on the workspace row).
+    const barrier = new pg.Client({ connectionString: database.url });
+    await barrier.connect();
+    let answers: Awaited<ReturnType<GraphQLClient['request']>>[];
+    try {
+      await barrier.query('SELECT pg_advisory_lock($1)', [ACTIVITY_ORDER_LOCK]);
+      const requests = Array.from({ length: N }, (_, i) => (i % 2 ? adminB : adminA).request(SWITCH, { input: { workspaceId: id, provider: 'external' } }));
+      await pollUntil(`all ${N} switch requests to be inside the claim`, async () => {
+        const { rows } = await barrier.query<{ advisory: string; row: string }>(`
+          SELECT count(*) FILTER (WHERE l.locktype = 'advisory') AS advisory,
+                 count(*) FILTER (WHERE l.locktype <> 'advisory' AND a.query LIKE '%FOR NO KEY UPDATE%') AS row
+          FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+          WHERE NOT l.granted AND a.datname = current_database()`);
+        return Number(rows[0]!.advisory) >= 1 && Number(rows[0]!.row) >= N - 1 ? true : undefined;
+      }, 15_000, 10);
+      await barrier.query('SELECT pg_advisory_unlock($1)', [ACTIVITY_ORDER_LOCK]);
+      answers = await Promise.all(requests);
+    } finally {
+      await barrier.query('SELECT pg_advisory_unlock_all()');
+      await barrier.end();
+    }
+
+    const won = answers.filter((r) => !r.errors?.length);
+    const lost = answers.filter((r) => r.errors?.length);
+    expect(won).toHaveLength(1);
+    expect(lost.map((r) => r.errors![0]!.extensions?.code)).toEqual(Array.from({ length: N - 1 }, () => 'ALREADY_SWITCHING'));
+    const opId = (won[0]!.data as { switchProvider: { operation: { id: string; kind: string } } }).switchProvider.operation.id;
+
+    const status = await pollUntil('the switch to finish', async () => {
+      const { rows } = await pool.query<{ status: string }>(`SELECT status FROM "Operation" WHERE id = $1`, [opId]);
+      return rows[0]!.status === 'QUEUED' || rows[0]!.status === 'RUNNING' ? undefined : rows[0]!.status;
+    }, 30_000, 50);
+    expect(status).toBe('SUCCEEDED');
+    const ops = await pool.query<{ id: string; attempts: number }>(`SELECT id, attempts FROM "Operation" WHERE "workspaceId" = $1 AND kind = 'SWITCH_PROVIDER'`, [id]);
+    expect(ops.rows).toEqual([{ id: opId, attempts: 1 }]);
+    expect(terminationsOf(old!)).toBe(1);
+    const stopped = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM "Activity" WHERE "workspaceId" = $1 AND type = 'INSTANCE_STOPPED'`, [id]);
+    expect(stopped.rows[0]!.n).toBe('1');
+    const rolledBack = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM "Activity" WHERE "workspaceId" = $1 AND type = 'SWITCH_ROLLED_BACK'`, [id]);
+    expect(rolledBack.rows[0]!.n).toBe('0');
+    const ws = (await pool.query<{ provider: string; claimId: string | null }>(`SELECT provider, "claimId" FROM "Workspace" WHERE id = $1`, [id])).rows[0]!;
+    expect(ws.provider).toBe('external');
+    expect([...aws.instances.values()].filter((i) => i.tags['trellis:workspace'] === id)).toHaveLength(1); // no second launch on ec2
+  });
 
   it('SIGTERM drains a replica: its subscribers are ended cleanly, no job stays claimed by it, and B carries on', async () => {
     const ws = await workspace(adminB, 'drain');
