@@ -6,9 +6,15 @@ import { hashToken } from './tokens.ts';
 
 /**
  * Token → actor, with a short-lived cache so the heartbeat hot path costs one statement, not two.
- * Revocation clears the entry here and reaches other replicas within CACHE_TTL_MS.
+ * Revocation clears the entry here and reaches other replicas within the entry's TTL.
  */
 const CACHE_TTL_MS = 10_000;
+/**
+ * Workspace tokens are cached longer than the heartbeat interval, or every heartbeat would miss
+ * and cost a second statement. Heartbeat and register re-check their token inside their own
+ * statement (src/registry), so revocation still takes effect there at once.
+ */
+const WORKSPACE_CACHE_TTL_MS = 120_000;
 const CACHE_MAX = 100_000;
 
 export class Authenticator {
@@ -25,7 +31,7 @@ export class Authenticator {
     const actor = await this.lookup(hash);
     if (!actor) throw new AppError('UNAUTHENTICATED', 'invalid or revoked token');
     if (this.cache.size >= CACHE_MAX) this.cache.clear();
-    this.cache.set(hash, { actor, expires: now + CACHE_TTL_MS });
+    this.cache.set(hash, { actor, expires: now + (actor.kind === 'WORKSPACE' ? WORKSPACE_CACHE_TTL_MS : CACHE_TTL_MS) });
     return actor;
   }
 

@@ -4,6 +4,8 @@ import { statusesUnchangedBy } from '../workspaces/lifecycle.ts';
 
 export type FastHeartbeat = {
   workspaceId: string;
+  /** The workspace token it came with: re-checked in the statement (revocation is immediate). */
+  tokenId: string;
   /** undefined: omitted (keep the last model); '' reports none. */
   model: string | undefined;
   mcpServerPresent: boolean;
@@ -25,13 +27,15 @@ const UNCHANGED_ERROR = statusesUnchangedBy('CHECK_IN_ERROR');
 const SQL = `
 WITH v AS (
   SELECT * FROM jsonb_to_recordset($1::jsonb)
-    AS v(id text, model text, model_given boolean, mcp boolean, tools jsonb, active_turn boolean, error text)
+    AS v(id text, token_id text, model text, model_given boolean, mcp boolean, tools jsonb, active_turn boolean, error text)
 ), unchanged AS (
   -- Only rows whose status this heartbeat cannot change, and only rows nobody else holds: a row
   -- locked by a slow-path transition is skipped (its heartbeat takes the slow path and waits
   -- there) instead of stalling every other workspace in the batch. Locks are taken in id order.
   SELECT w.id FROM "Workspace" w JOIN v ON v.id = w.id
    WHERE w.status::text = ANY(CASE WHEN v.error IS NULL THEN $2::text[] ELSE $3::text[] END)
+     AND w."deletedAt" IS NULL
+     AND EXISTS (SELECT 1 FROM "WorkspaceToken" t WHERE t.id = v.token_id AND t."workspaceId" = w.id AND t."revokedAt" IS NULL)
      -- a PLATFORM workspace failing a gate (CONTRACT §5) needs the slow path's fail-closed transition
      AND (w.kind = 'STANDARD' OR (v.mcp AND COALESCE(CASE WHEN v.model_given THEN NULLIF(v.model, '') ELSE w."model" END, '') <> ''))
    ORDER BY w.id
@@ -81,6 +85,7 @@ export class HeartbeatBatcher {
     try {
       const rows = JSON.stringify(batch.map(({ hb }) => ({
         id: hb.workspaceId,
+        token_id: hb.tokenId,
         model: hb.model ?? null,
         model_given: hb.model !== undefined,
         mcp: hb.mcpServerPresent,

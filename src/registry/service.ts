@@ -61,7 +61,7 @@ export async function heartbeat(ctx: Ctx, input: unknown): Promise<RegistryResul
     activeTurn: hb.activeTurn,
     error: hb.error?.trim() || undefined,
   };
-  const fast = await ctx.heartbeats.submit({ workspaceId: actor.workspaceId, ...checkIn, activeTurn: hb.activeTurn });
+  const fast = await ctx.heartbeats.submit({ workspaceId: actor.workspaceId, tokenId: actor.tokenId, ...checkIn, activeTurn: hb.activeTurn });
   if (fast) return { workspace: fast, accepted: true, reason: null, restartPending: fast.restartPending };
   return checkInWithTransition(ctx, actor, checkIn);
 }
@@ -91,6 +91,10 @@ async function checkInWithTransition(ctx: Ctx, actor: WorkspaceActor, c: CheckIn
     const row = locked[0];
     if (!row) throw new AppError('NOT_FOUND', 'workspace not found');
     const { dbNow: now, ...ws } = row;
+    // The token is re-checked here, not only in the (longer-lived) token cache: a revoked runtime
+    // token stops at once.
+    const token = await tx.workspaceToken.findFirst({ where: { id: actor.tokenId, workspaceId: ws.id, revokedAt: null }, select: { id: true } });
+    if (!token) throw new AppError('UNAUTHENTICATED', 'invalid or revoked token');
     if (await replacingRuntime(tx, ws)) {
       // A restart or switch claimed the row and has not reached its provision leg: this can only
       // be the runtime being replaced (a call authenticated before its token was revoked). It

@@ -5,8 +5,9 @@ import { openTestDb } from '../support/db.ts';
 describe('heartbeat fast path (real PostgreSQL, two connections)', () => {
   let db: Awaited<ReturnType<typeof openTestDb>>;
   const ids = ['ws_000000000000000000000000000000a1', 'ws_000000000000000000000000000000a2', 'ws_000000000000000000000000000000a3'];
+  const tokenOf = (workspaceId: string) => workspaceId.replace(/^ws_/, 'wtk_');
   const beat = (workspaceId: string, extra: Partial<FastHeartbeat> = {}): FastHeartbeat => ({
-    workspaceId, model: undefined, mcpServerPresent: true, loadedMcpTools: undefined, activeTurn: false, error: undefined, ...extra,
+    workspaceId, tokenId: tokenOf(workspaceId), model: undefined, mcpServerPresent: true, loadedMcpTools: undefined, activeTurn: false, error: undefined, ...extra,
   });
 
   beforeAll(async () => {
@@ -14,6 +15,7 @@ describe('heartbeat fast path (real PostgreSQL, two connections)', () => {
     await db.prisma.org.create({ data: { id: 'org_000000000000000000000000000000a1', name: 'o', slug: 'o' } });
     for (const id of ids) {
       await db.prisma.workspace.create({ data: { id, orgId: 'org_000000000000000000000000000000a1', name: id, status: 'ONLINE', provider: 'external', model: 'm' } });
+      await db.prisma.workspaceToken.create({ data: { id: tokenOf(id), workspaceId: id, tokenHash: `hash-${id}` } });
     }
   });
   afterAll(() => db?.dropDatabase());
@@ -46,5 +48,15 @@ describe('heartbeat fast path (real PostgreSQL, two connections)', () => {
       await holder.query('COMMIT');
       holder.release();
     }
+  });
+
+  it('does not apply a heartbeat whose token was revoked (the cache may still hold it; the statement does not)', async () => {
+    const batcher = new HeartbeatBatcher(db.pool);
+    await db.prisma.workspaceToken.update({ where: { id: tokenOf(ids[2]!) }, data: { revokedAt: new Date() } });
+    const before = await db.prisma.workspace.findUniqueOrThrow({ where: { id: ids[2]! } });
+    expect(await batcher.submit(beat(ids[2]!, { model: 'should-not-apply' }))).toBeUndefined();
+    expect((await db.prisma.workspace.findUniqueOrThrow({ where: { id: ids[2]! } })).model).toBe(before.model);
+    // another workspace's token does not authorise it either
+    expect(await batcher.submit({ ...beat(ids[1]!), tokenId: tokenOf(ids[0]!) })).toBeUndefined();
   });
 });
