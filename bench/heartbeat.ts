@@ -30,16 +30,18 @@ try {
   const baselinePort = await freePort();
   const baseline = await startProcess('bench/baseline-server.ts', { DATABASE_URL: db.url, PORT: String(baselinePort) }, /^baseline listening on (\S+)/);
   try {
-    // warm both: token caches, prepared statements, JIT
-    await closedLoop({ url: trellis.url, concurrency: 32, durationMs: 3_000, request: request('/graphql'), ok: accepted });
-    await closedLoop({ url: baseline.url, concurrency: 32, durationMs: 3_000, request: request('/heartbeat'), ok: accepted });
+    // Warm both into the steady state a fleet runs in: every token seen once (token caches),
+    // prepared statements, JIT.
+    await closedLoop({ url: trellis.url, concurrency: 64, durationMs: 60_000, maxRequests: N, request: request('/graphql'), ok: accepted });
+    await closedLoop({ url: baseline.url, concurrency: 64, durationMs: 60_000, maxRequests: N, request: request('/heartbeat'), ok: accepted });
     for (const concurrency of CONCURRENCY) {
       const measure = async (name: string, url: string, pathName: string, serverPid: number) => {
-        const pgPids = postgresPids(db.dataDir);
-        const cpu0 = { pg: cpuSeconds(pgPids), server: cpuSeconds([serverPid]), t: performance.now() };
+        const pgBefore = new Map(postgresPids(db.dataDir).map((pid) => [pid, cpuSeconds([pid])]));
+        const cpu0 = { server: cpuSeconds([serverPid]), t: performance.now() };
         const r = await closedLoop({ url, concurrency, durationMs: STEP_MS, request: request(pathName), ok: accepted });
         const wall = (performance.now() - cpu0.t) / 1000;
-        const pgCpu = cpuSeconds(postgresPids(db.dataDir)) - cpu0.pg;
+        // per process: backends that started during the step count whole (those that ended are lost)
+        const pgCpu = postgresPids(db.dataDir).reduce((sum, pid) => sum + cpuSeconds([pid]) - (pgBefore.get(pid) ?? 0), 0);
         const serverCpu = cpuSeconds([serverPid]) - cpu0.server;
         return { ...r, dbCpuShare: round(pgCpu / (wall * os.cpus().length), 3), serverCpuShare: round(serverCpu / (wall * os.cpus().length), 3) };
       };

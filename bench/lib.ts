@@ -216,6 +216,8 @@ export async function closedLoop(opts: {
   durationMs: number;
   request: (i: number) => { path: string; headers: Record<string, string>; body: string };
   ok?: (status: number, body: string) => boolean;
+  /** Stop after this many requests (or at the deadline, whichever comes first). */
+  maxRequests?: number;
 }) {
   const target = new URL(opts.url);
   const agent = new http.Agent({ keepAlive: true, maxSockets: opts.concurrency });
@@ -245,7 +247,7 @@ export async function closedLoop(opts: {
     });
   const started = performance.now();
   await Promise.all(Array.from({ length: opts.concurrency }, async () => {
-    while (performance.now() < deadline) await one(next++);
+    while (performance.now() < deadline && next < (opts.maxRequests ?? Infinity)) await one(next++);
   }));
   const elapsed = (performance.now() - started) / 1000;
   agent.destroy();

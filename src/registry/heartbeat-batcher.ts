@@ -33,7 +33,8 @@ WITH v AS (
   -- locked by a slow-path transition is skipped (its heartbeat takes the slow path and waits
   -- there) instead of stalling every other workspace in the batch. Locks are taken in id order.
   SELECT w.id FROM "Workspace" w JOIN v ON v.id = w.id
-   WHERE w.status::text = ANY(CASE WHEN v.error IS NULL THEN $2::text[] ELSE $3::text[] END)
+   WHERE w.id = ANY($4::text[]) -- lets the planner use the primary key (it cannot see into the jsonb)
+     AND w.status::text = ANY(CASE WHEN v.error IS NULL THEN $2::text[] ELSE $3::text[] END)
      AND w."deletedAt" IS NULL
      AND EXISTS (SELECT 1 FROM "WorkspaceToken" t WHERE t.id = v.token_id AND t."workspaceId" = w.id AND t."revokedAt" IS NULL)
      -- a PLATFORM workspace failing a gate (CONTRACT §5) needs the slow path's fail-closed transition
@@ -49,7 +50,7 @@ UPDATE "Workspace" AS w SET
   "activeTurn" = v.active_turn,
   "lastSampleError" = COALESCE(v.error, w."lastSampleError")
 FROM v, unchanged
-WHERE w.id = unchanged.id AND v.id = w.id
+WHERE w.id = unchanged.id AND v.id = w.id AND w.id = ANY($4::text[])
 RETURNING w.*`;
 
 type Pending = { hb: FastHeartbeat; resolve: (w: Workspace | undefined) => void; reject: (e: unknown) => void };
@@ -93,7 +94,7 @@ export class HeartbeatBatcher {
         active_turn: hb.activeTurn,
         error: hb.error ?? null,
       })));
-      const result = await this.pool.query<Workspace>({ name: 'heartbeat-fast-path', text: SQL, values: [rows, UNCHANGED_CLEAN, UNCHANGED_ERROR] });
+      const result = await this.pool.query<Workspace>({ name: 'heartbeat-fast-path', text: SQL, values: [rows, UNCHANGED_CLEAN, UNCHANGED_ERROR, batch.map((p) => p.hb.workspaceId)] });
       const byId = new Map(result.rows.map((w) => [w.id, w]));
       for (const p of batch) p.resolve(byId.get(p.hb.workspaceId));
     } catch (err) {
