@@ -120,8 +120,8 @@ describe('graphql-ws hardening and per-token rate limits', () => {
   it('rate-limits heartbeats per token with RATE_LIMITED and a retry hint; other tokens are unaffected', async () => {
     const a = await createExternalWorkspace(server, org, { name: 'rl-a' });
     const b = await createExternalWorkspace(server, org, { name: 'rl-b' });
-    await register(a);
-    for (let i = 0; i < 5; i++) await heartbeat(a);
+    await register(a); // register shares the heartbeat budget (it must not bypass it)
+    for (let i = 0; i < 4; i++) await heartbeat(a);
     const r = await a.client.request(graphql(`mutation LimitsHeartbeat($input: HeartbeatInput!) { heartbeat(input: $input) { accepted } }`), { input: { mcpServerPresent: true, activeTurn: false } });
     expect(r.errors?.[0]?.extensions).toMatchObject({ code: 'RATE_LIMITED', retryAfterMs: expect.any(Number) });
     await register(b);

@@ -1,3 +1,4 @@
+import { newId } from '../../src/shared/ids.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Ctx } from '../../src/app/context.ts';
 import { startWorker } from '../../src/jobs/worker.ts';
@@ -28,13 +29,18 @@ describe('claims of restart and switch', () => {
     await database?.drop();
   });
 
-  const asRuntime = (orgId: string, workspaceId: string): Ctx => ({ ...svc, actor: { kind: 'WORKSPACE', tokenId: 'wtk_old', workspaceId, workspaceKind: 'STANDARD', orgId } });
+  /** A runtime acting with a real (unrevoked) workspace token minted now: check-ins re-check it. */
+  const asRuntime = async (orgId: string, workspaceId: string): Promise<Ctx> => {
+    const tokenId = newId('WorkspaceToken');
+    await svc.db.prisma.workspaceToken.create({ data: { id: tokenId, workspaceId, tokenHash: `hash-${tokenId}` } });
+    return { ...svc, actor: { kind: 'WORKSPACE', tokenId, workspaceId, workspaceKind: 'STANDARD', orgId } };
+  };
   const code = (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => (e instanceof AppError ? e.code : String(e)));
 
   it.each(['restart', 'switch'] as const)('a check-in of the replaced runtime during a %s is refused and leaves the claim PROVISIONING; the new runtime’s is accepted', async (kind) => {
     const { orgId, workspaceId } = await seedWorkspace(svc.db, { provider: 'alpha' });
     const op = kind === 'restart' ? await restartWorkspace(asAdmin(svc), workspaceId) : (await switchProvider(asAdmin(svc), { workspaceId, provider: 'beta' })).operation;
-    const old = asRuntime(orgId, workspaceId);
+    const old = await asRuntime(orgId, workspaceId);
     expect(await heartbeat(old, { mcpServerPresent: true, activeTurn: false })).toMatchObject({ accepted: false, reason: 'WORKSPACE_PROVISIONING' });
     expect(await register(old, { mcpServerPresent: true, model: 'm' })).toMatchObject({ accepted: false });
     expect(await svc.db.prisma.workspace.findUniqueOrThrow({ where: { id: workspaceId } })).toMatchObject({ status: 'PROVISIONING', claimId: op.id });
@@ -48,7 +54,9 @@ describe('claims of restart and switch', () => {
     } finally {
       await worker.stop();
     }
-    expect(await register(old, { mcpServerPresent: true, model: 'm' })).toMatchObject({ accepted: true, workspace: { status: 'ONLINE' } });
+    // the new runtime (its token minted by the provision leg; here: one minted after it) is accepted
+    const fresh = await asRuntime(orgId, workspaceId);
+    expect(await register(fresh, { mcpServerPresent: true, model: 'm' })).toMatchObject({ accepted: true, workspace: { status: 'ONLINE' } });
   });
 
   it('the provision leg of a restart that cannot stop the old instance fails loudly', async () => {
