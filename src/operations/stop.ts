@@ -24,7 +24,11 @@ export async function stopLeg(svc: Services, op: Operation, ws: Workspace, provi
   const now = svc.clock.now();
   const revoked = await svc.db.prisma.$transaction(async (tx) => {
     if (ws.instanceId) await tx.workspace.updateMany({ where: { id: ws.id, instanceId: ws.instanceId }, data: { instanceId: null, url: null, updatedAt: now } });
-    const hashes = provider?.startsRuntime ? await revokeWorkspaceTokens(tx, ws.id, now, { all: false }) : [];
+    // Runtimes the API started lose their tokens; when switching away from a provider whose
+    // runtime someone else started (external), that runtime's issued tokens go too.
+    const hashes = provider?.startsRuntime
+      ? await revokeWorkspaceTokens(tx, ws.id, now, { all: false })
+      : op.kind === 'SWITCH_PROVIDER' ? await revokeWorkspaceTokens(tx, ws.id, now, { all: true }) : [];
     await recordStep(tx, op.id, STEP_STOPPED);
     if (ws.instanceId) {
       await appendActivity(tx, [{

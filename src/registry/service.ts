@@ -7,6 +7,7 @@ import { requireActor } from '../auth/authorize.ts';
 import type { Prisma, Workspace } from '../generated/prisma/client.ts';
 import { appendActivity } from '../activity/append.ts';
 import { AppError } from '../shared/errors.ts';
+import { RUNTIME_TOKEN_LABEL } from '../operations/tokens.ts';
 import { longText, parseInput, text } from '../shared/validate.ts';
 import { applyTransition } from '../workspaces/transition.ts';
 import { failedGate, GATE_MESSAGES } from './gates.ts';
@@ -93,12 +94,12 @@ async function checkInWithTransition(ctx: Ctx, actor: WorkspaceActor, c: CheckIn
     const { dbNow: now, ...ws } = row;
     // The token is re-checked here, not only in the (longer-lived) token cache: a revoked runtime
     // token stops at once.
-    const token = await tx.workspaceToken.findFirst({ where: { id: actor.tokenId, workspaceId: ws.id, revokedAt: null }, select: { id: true } });
+    const token = await tx.workspaceToken.findFirst({ where: { id: actor.tokenId, workspaceId: ws.id, revokedAt: null }, select: { label: true } });
     if (!token) throw new AppError('UNAUTHENTICATED', 'invalid or revoked token');
-    if (await replacingRuntime(tx, ws)) {
-      // A restart or switch claimed the row and has not reached its provision leg: this can only
-      // be the runtime being replaced (a call authenticated before its token was revoked). It
-      // must not move the claim off PROVISIONING.
+    if (await replacingRuntime(tx, ws, token.label)) {
+      // A restart or switch claimed the row: until it is done, only the runtime it starts (holding
+      // the token minted for this claim) may check in. Anyone else — the runtime being replaced,
+      // a token cached by another replica — must not move the claim off PROVISIONING.
       return { workspace: ws, accepted: false, reason: 'WORKSPACE_PROVISIONING', restartPending: ws.restartPending };
     }
 
@@ -142,9 +143,14 @@ async function checkInWithTransition(ctx: Ctx, actor: WorkspaceActor, c: CheckIn
   });
 }
 
-/** Whether the row is claimed by a RESTART/SWITCH_PROVIDER operation that has not started provisioning yet. */
-async function replacingRuntime(tx: Tx, ws: Workspace): Promise<boolean> {
+/**
+ * Whether a check-in with a token labelled `tokenLabel` must be refused because a RESTART or
+ * SWITCH_PROVIDER operation holds the row: before its provision leg nobody may check in; during
+ * it, only the runtime it started (the token minted for this claim).
+ */
+async function replacingRuntime(tx: Tx, ws: Workspace, tokenLabel: string | null): Promise<boolean> {
   if (ws.status !== 'PROVISIONING' || !ws.claimId) return false;
   const op = await tx.operation.findUnique({ where: { id: ws.claimId }, select: { kind: true, status: true, step: true } });
-  return !!op && (op.kind === 'RESTART' || op.kind === 'SWITCH_PROVIDER') && (op.status === 'QUEUED' || op.status === 'RUNNING') && op.step !== STEP_PROVISIONING;
+  if (!op || (op.kind !== 'RESTART' && op.kind !== 'SWITCH_PROVIDER') || (op.status !== 'QUEUED' && op.status !== 'RUNNING')) return false;
+  return op.step !== STEP_PROVISIONING || tokenLabel !== `${RUNTIME_TOKEN_LABEL}${ws.claimId}`;
 }

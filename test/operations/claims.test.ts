@@ -59,6 +59,31 @@ describe('claims of restart and switch', () => {
     expect(await register(fresh, { mcpServerPresent: true, model: 'm' })).toMatchObject({ accepted: true, workspace: { status: 'ONLINE' } });
   });
 
+  it('during a restart’s provision leg only the runtime it starts (the token minted for the claim) may check in', async () => {
+    const { orgId, workspaceId } = await seedWorkspace(svc.db, { provider: 'alpha' });
+    const gate = new Gate();
+    const provisioning = new Promise<void>((resolve) => (alpha.onProvision = () => resolve()));
+    alpha.provisionGate = gate;
+    const worker = await startWorker(svc, { pollInterval: 100 });
+    try {
+      const op = await restartWorkspace(asAdmin(svc), workspaceId);
+      await provisioning; // the provision step is recorded before the provider is called
+      const bystander = await asRuntime(orgId, workspaceId); // e.g. the old runtime with a token another replica still caches
+      expect(await heartbeat(bystander, { mcpServerPresent: true, activeTurn: false })).toMatchObject({ accepted: false, reason: 'WORKSPACE_PROVISIONING' });
+      const tokenId = newId('WorkspaceToken');
+      await svc.db.prisma.workspaceToken.create({ data: { id: tokenId, workspaceId, tokenHash: `hash-${tokenId}`, label: `runtime of ${op.id}` } });
+      const started = { ...svc, actor: { kind: 'WORKSPACE' as const, tokenId, workspaceId, workspaceKind: 'STANDARD' as const, orgId } };
+      expect(await register(started, { mcpServerPresent: true, model: 'm' })).toMatchObject({ accepted: true, workspace: { status: 'ONLINE' } });
+      gate.release();
+      await pollUntil('the restart', async () => ((await svc.db.prisma.operation.findUniqueOrThrow({ where: { id: op.id } })).status === 'SUCCEEDED' ? true : undefined), 20_000, 50);
+    } finally {
+      alpha.provisionGate = undefined;
+      alpha.onProvision = undefined;
+      gate.release();
+      await worker.stop();
+    }
+  });
+
   it('the provision leg of a restart that cannot stop the old instance fails loudly', async () => {
     const { workspaceId } = await seedWorkspace(svc.db, { provider: 'alpha' });
     alpha.stopFailure = new ProviderError('alpha refuses to stop', false);
