@@ -1,4 +1,5 @@
 import type { Services } from '../app/context.ts';
+import { startPeriodic } from './periodic.ts';
 import { appendActivity } from '../activity/append.ts';
 import type { WorkspaceStatus } from '../generated/prisma/enums.ts';
 import { statusesAllowing, transition } from '../workspaces/lifecycle.ts';
@@ -36,22 +37,5 @@ export async function sweepStaleHeartbeats(svc: Services): Promise<number> {
 
 /** Runs the sweep every `intervalMs` until stopped; a failing sweep is logged and retried. */
 export function startStalenessSweep(svc: Services): { stop: () => Promise<void> } {
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> | undefined;
-  let stopped = false;
-  const tick = () => {
-    running = svc.metrics.reconcile('heartbeat-staleness', () => sweepStaleHeartbeats(svc))
-      .catch((err: Error) => svc.log.error({ err: err.message }, 'heartbeat staleness sweep failed'))
-      .finally(() => {
-        if (!stopped) timer = setTimeout(tick, svc.config.staleSweepIntervalMs);
-      });
-  };
-  timer = setTimeout(tick, svc.config.staleSweepIntervalMs);
-  return {
-    stop: async () => {
-      stopped = true;
-      clearTimeout(timer);
-      await running;
-    },
-  };
+  return startPeriodic(svc, 'heartbeat-staleness sweep', svc.config.staleSweepIntervalMs, () => svc.metrics.reconcile('heartbeat-staleness', () => sweepStaleHeartbeats(svc)));
 }

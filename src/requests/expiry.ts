@@ -1,4 +1,5 @@
 import type { Services } from '../app/context.ts';
+import { startPeriodic } from '../reconcilers/periodic.ts';
 import { appendActivity } from '../activity/append.ts';
 import type { RequestKind } from '../generated/prisma/enums.ts';
 
@@ -32,22 +33,5 @@ export async function sweepExpiredRequests(svc: Services): Promise<number> {
 
 /** Runs the expiry sweep every TRELLIS_REQUEST_EXPIRY_INTERVAL_MS until stopped. */
 export function startRequestExpirySweep(svc: Services): { stop: () => Promise<void> } {
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> | undefined;
-  let stopped = false;
-  const tick = () => {
-    running = svc.metrics.reconcile('request-expiry', () => sweepExpiredRequests(svc))
-      .catch((err: Error) => svc.log.error({ err: err.message }, 'request expiry sweep failed'))
-      .finally(() => {
-        if (!stopped) timer = setTimeout(tick, svc.config.requestExpiryIntervalMs);
-      });
-  };
-  timer = setTimeout(tick, svc.config.requestExpiryIntervalMs);
-  return {
-    stop: async () => {
-      stopped = true;
-      clearTimeout(timer);
-      await running;
-    },
-  };
+  return startPeriodic(svc, 'request-expiry sweep', svc.config.requestExpiryIntervalMs, () => svc.metrics.reconcile('request-expiry', () => sweepExpiredRequests(svc)));
 }
