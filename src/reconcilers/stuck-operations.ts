@@ -23,6 +23,8 @@ export async function sweepStuckOperations(svc: Services): Promise<number> {
 async function failStuck(svc: Services, op: Operation, now: Date): Promise<boolean> {
   const message = `${op.kind} operation ${op.id} exceeded its deadline (${svc.config.operationDeadlineMs} ms) and was failed; restart the workspace to retry`;
   const done = await svc.db.prisma.$transaction(async (tx) => {
+    // Workspace row first, then the operation: the order failProvision and rollbacks lock them in.
+    await tx.$executeRaw`SELECT id FROM "Workspace" WHERE id = ${op.workspaceId} FOR NO KEY UPDATE`;
     const { count } = await tx.operation.updateMany({
       where: { id: op.id, status: 'RUNNING', deadlineAt: { lt: now } },
       data: { status: 'FAILED', error: message, finishedAt: now },

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
+import { existsSync, openSync, closeSync, readdirSync, readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../../shared/logger.ts';
@@ -44,6 +44,13 @@ export class LocalProvider implements Provider {
     // Derived from the operation id: a retried provision finds the instance it already started.
     const instanceId = `lcl_${req.operationId.replace(/^op_/, '')}`;
     if (this.pidOf(instanceId) !== undefined) return { instanceId, url: null };
+    // A crash between spawning and writing the pid file must not make a retry start a second
+    // runtime for the same instance: look for one by its environment before spawning.
+    const orphan = findByInstanceEnv(instanceId);
+    if (orphan !== undefined) {
+      await writePidFile(this.instanceDir(instanceId), orphan);
+      return { instanceId, url: null };
+    }
 
     const dir = this.instanceDir(instanceId);
     const workspaceDir = this.workspaceDir(instanceId);
@@ -75,7 +82,7 @@ export class LocalProvider implements Provider {
         child.once('error', (err) => reject(new ProviderError(`could not start the local runtime: ${err.message}`, true)));
       });
       child.unref();
-      await fs.writeFile(path.join(dir, 'runtime.pid'), String(pid));
+      await writePidFile(dir, pid);
       this.opts.log.info({ instanceId, pid, workspaceId: req.workspace.id }, 'started local runtime');
       return { instanceId, url: null };
     } finally {
@@ -122,4 +129,36 @@ export class LocalProvider implements Provider {
       return undefined;
     }
   }
+}
+
+/** Written whole or not at all (tmp + rename): a reader never sees a partial pid. */
+async function writePidFile(dir: string, pid: number): Promise<void> {
+  const file = path.join(dir, 'runtime.pid');
+  await fs.mkdir(dir, { recursive: true });
+  await fs.writeFile(`${file}.tmp`, String(pid));
+  await fs.rename(`${file}.tmp`, file);
+}
+
+/** The pid of a live process whose environment names this instance, if any. */
+function findByInstanceEnv(instanceId: string): number | undefined {
+  const marker = `TRELLIS_INSTANCE_ID=${instanceId}`;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').includes(marker) && !/\) Z /.test(readFileSync(`/proc/${entry}/stat`, 'utf8'))) {
+        // the runtime itself, not a helper process it started (those inherit its environment)
+        const ppid = Number(readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+        let parentHasIt = false;
+        try {
+          parentHasIt = readFileSync(`/proc/${ppid}/environ`, 'utf8').split('\0').includes(marker);
+        } catch {
+          /* parent gone */
+        }
+        if (!parentHasIt) return Number(entry);
+      }
+    } catch {
+      /* gone, or not ours to read */
+    }
+  }
+  return undefined;
 }

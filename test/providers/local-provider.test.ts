@@ -1,0 +1,39 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LocalProvider } from '../../src/providers/local/local-provider.ts';
+import { createLogger } from '../../src/shared/logger.ts';
+
+describe('local provider idempotency', () => {
+  const cleanups: (() => Promise<void> | void)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  it('a retried provision adopts the runtime a crashed attempt started (no pid file yet) instead of starting a second one', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-local-'));
+    cleanups.push(() => fs.rm(dir, { recursive: true, force: true }));
+    const provider = new LocalProvider({ instancesDir: dir, apiUrl: () => 'http://127.0.0.1:9/graphql', heartbeatIntervalMs: 1000, log: createLogger('silent') });
+    const operationId = 'op_0123456789abcdef0123456789abcdef';
+    const instanceId = 'lcl_0123456789abcdef0123456789abcdef';
+    // What the first attempt left behind: a runtime process with the instance in its environment.
+    const orphan = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { env: { TRELLIS_INSTANCE_ID: instanceId }, stdio: 'ignore' });
+    cleanups.push(() => { orphan.kill('SIGKILL'); });
+    await new Promise((resolve) => orphan.once('spawn', resolve));
+
+    let minted = 0;
+    const result = await provider.provision({
+      workspace: { id: 'ws_0123456789abcdef0123456789abcdef', orgId: 'org_0123456789abcdef0123456789abcdef', name: 'w', kind: 'STANDARD' },
+      operationId,
+      workspaceToken: async () => { minted++; return 'trw_x'; },
+      plugins: [],
+      model: null,
+    });
+    expect(result.instanceId).toBe(instanceId);
+    expect(minted).toBe(0); // nothing new was started
+    expect(provider.pidOf(instanceId)).toBe(orphan.pid);
+    expect((await provider.isRunning([instanceId])).get(instanceId)).toBe(true);
+  });
+});
