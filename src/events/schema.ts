@@ -3,7 +3,7 @@ import { builder } from '../graphql/builder.ts';
 import { WorkspaceStatusEnum } from '../graphql/enums.ts';
 import { OperationRef, WorkspaceRef } from '../graphql/refs.ts';
 import type { ActivityEvent } from './bus.ts';
-import { provisionFailures, workspaceEvents } from './streams.ts';
+import { operationFailures, provisionFailures, workspaceEvents } from './streams.ts';
 
 const reasonOf = (e: ActivityEvent) => {
   const data = e.data as { reason?: unknown } | null;
@@ -22,21 +22,26 @@ const WorkspaceEventRef = builder.objectRef<ActivityEvent>('WorkspaceEvent').imp
   }),
 });
 
-const ProvisionFailureAlertRef = builder.objectRef<ActivityEvent>('ProvisionFailureAlert').implement({
-  fields: (t) => ({
-    workspace: t.field({ type: WorkspaceRef, resolve: (e) => e.workspace! }),
-    error: t.string({ resolve: (e) => String((e.data as { error?: unknown } | null)?.error ?? e.message) }),
-    operation: t.field({
-      type: OperationRef,
-      nullable: true,
-      resolve: (e, _, ctx): Promise<Operation | null> | null => {
-        const id = (e.data as { operationId?: unknown } | null)?.operationId;
-        return typeof id === 'string' ? ctx.db.prisma.operation.findUnique({ where: { id } }) : null;
-      },
+/** The fields every failure alert has: which workspace, what went wrong, which operation, when. */
+const failureAlert = (name: string) =>
+  builder.objectRef<ActivityEvent>(name).implement({
+    fields: (t) => ({
+      workspace: t.field({ type: WorkspaceRef, resolve: (e) => e.workspace! }),
+      error: t.string({ resolve: (e) => String((e.data as { error?: unknown } | null)?.error ?? e.message) }),
+      operation: t.field({
+        type: OperationRef,
+        nullable: true,
+        resolve: (e, _, ctx): Promise<Operation | null> | null => {
+          const id = (e.data as { operationId?: unknown } | null)?.operationId;
+          return typeof id === 'string' ? ctx.db.prisma.operation.findUnique({ where: { id } }) : null;
+        },
+      }),
+      at: t.field({ type: 'DateTime', resolve: (e) => e.createdAt }),
     }),
-    at: t.field({ type: 'DateTime', resolve: (e) => e.createdAt }),
-  }),
-});
+  });
+
+const ProvisionFailureAlertRef = failureAlert('ProvisionFailureAlert');
+const OperationFailureAlertRef = failureAlert('OperationFailureAlert');
 
 builder.subscriptionFields((t) => ({
   workspaceEvents: t.field({
@@ -50,6 +55,12 @@ builder.subscriptionFields((t) => ({
     type: ProvisionFailureAlertRef,
     description: 'Every provision that finally failed, in the orgs the caller can see',
     subscribe: (_, __, ctx) => provisionFailures(ctx),
+    resolve: (e) => e,
+  }),
+  operationFailures: t.field({
+    type: OperationFailureAlertRef,
+    description: 'Every operation that finally failed (provisions included: a stop that could not stop, an operation past its deadline), in the orgs the caller can see',
+    subscribe: (_, __, ctx) => operationFailures(ctx),
     resolve: (e) => e,
   }),
 }));

@@ -1,7 +1,7 @@
 import type { Ctx } from '../app/context.ts';
 import type { Actor } from '../auth/actor.ts';
 import { canSeeOrg, readableOrgId, requireActor } from '../auth/authorize.ts';
-import type { Prisma, RequestKind } from '../generated/prisma/client.ts';
+import type { ActivityType, Prisma, RequestKind } from '../generated/prisma/client.ts';
 import { parseSeqCursor } from '../shared/cursor.ts';
 import { loadWorkspace } from '../workspaces/access.ts';
 import type { ActivityEvent } from './bus.ts';
@@ -118,4 +118,11 @@ export async function requestEvents(ctx: Ctx, args: { kind?: RequestKind | null;
 export async function provisionFailures(ctx: Ctx) {
   const scope = await resolveScope(ctx, undefined);
   return eventStream(ctx, scope, { type: 'PROVISION_FAILED' }, (e) => e.type === 'PROVISION_FAILED', undefined);
+}
+
+const FAILURE_TYPES: ActivityType[] = ['PROVISION_FAILED', 'OPERATION_FAILED'];
+
+export async function operationFailures(ctx: Ctx) {
+  const scope = await resolveScope(ctx, undefined);
+  return eventStream(ctx, scope, { type: { in: FAILURE_TYPES } }, (e) => FAILURE_TYPES.includes(e.type), undefined);
 }

@@ -1,6 +1,8 @@
 import type { Services } from '../app/context.ts';
 import type { Tx } from '../db/client.ts';
 import type { OperationStatus } from '../generated/prisma/enums.ts';
+import type { Operation } from '../generated/prisma/client.ts';
+import { appendActivity } from '../activity/append.ts';
 
 type Finished = Extract<OperationStatus, 'SUCCEEDED' | 'FAILED' | 'ROLLED_BACK'>;
 
@@ -14,4 +16,27 @@ export async function finishOperation(svc: Pick<Services, 'db' | 'clock'>, opId:
 /** Records a finished step of a RUNNING operation, so a resumed job does not repeat it. */
 export async function recordStep(db: Tx, opId: string, step: string): Promise<void> {
   await db.operation.updateMany({ where: { id: opId, status: 'RUNNING' }, data: { step } });
+}
+
+/**
+ * An operation that is not a provision failed for good (a stop that cannot stop, a deadline):
+ * FAILED with its error and an OPERATION_FAILED activity, which the operationFailures alert
+ * carries. `finish` false when the caller already finished the operation in this transaction.
+ */
+export async function failOperationLoudly(
+  svc: Pick<Services, 'db' | 'clock' | 'log'>,
+  op: Pick<Operation, 'id' | 'orgId' | 'workspaceId' | 'kind'>,
+  message: string,
+  opts: { tx?: Tx; finish?: boolean; reason?: string } = {},
+): Promise<void> {
+  const run = async (tx: Tx) => {
+    if ((opts.finish ?? true) && !(await finishOperation(svc, op.id, 'FAILED', message, tx))) return;
+    await appendActivity(tx, [{
+      orgId: op.orgId, workspaceId: op.workspaceId, type: 'OPERATION_FAILED', message: `${op.kind} failed: ${message}`,
+      data: { operationId: op.id, kind: op.kind, error: message, ...(opts.reason ? { reason: opts.reason } : {}) },
+    }]);
+  };
+  if (opts.tx) await run(opts.tx);
+  else await svc.db.prisma.$transaction(run);
+  svc.log.error({ operationId: op.id, workspaceId: op.workspaceId, kind: op.kind, error: message }, 'operation failed');
 }

@@ -1,23 +1,38 @@
 import type { Services } from '../app/context.ts';
-import type { Operation } from '../generated/prisma/client.ts';
+import type { Operation, Prisma } from '../generated/prisma/client.ts';
 import { appendActivity, type ActivityEntry } from '../activity/append.ts';
 import { applyTransition } from '../workspaces/transition.ts';
+import { failOperationLoudly } from '../operations/finish.ts';
 
 const PROVISIONING_KINDS = new Set(['PROVISION', 'RESTART', 'SWITCH_PROVIDER']);
 
 /**
- * Fails every RUNNING operation past its deadline, loudly: the operation FAILED with its error;
+ * Fails every overdue operation (see `overdue`), loudly: the operation FAILED with its error;
  * for a provisioning kind the workspace (only if still that operation's claim) goes FAILED with
- * `lastSampleError`, and a PROVISION_FAILED activity raises the provisionFailures alert. FAILED is
+ * `lastSampleError`, and a PROVISION_FAILED activity raises the provisionFailures alert; any other
+ * kind writes OPERATION_FAILED, which the operationFailures alert carries. FAILED is
  * a status restartWorkspace (or a later check-in) leaves. A job still hanging on a provider call
  * finds its operation finished and its claim gone when it returns, and changes nothing.
  */
 export async function sweepStuckOperations(svc: Services): Promise<number> {
   const now = svc.clock.now();
-  const stuck = await svc.db.prisma.operation.findMany({ where: { status: 'RUNNING', deadlineAt: { lt: now } }, orderBy: { id: 'asc' }, take: 100 });
+  const stuck = await svc.db.prisma.operation.findMany({ where: overdue(svc, now), orderBy: { id: 'asc' }, take: 100 });
   let failed = 0;
   for (const op of stuck) if (await failStuck(svc, op, now)) failed++;
   return failed;
+}
+
+/**
+ * RUNNING past its attempt's deadline, or still QUEUED a whole deadline after it was created
+ * (no worker ever took it): nothing waits forever.
+ */
+function overdue(svc: Services, now: Date): Prisma.OperationWhereInput {
+  return {
+    OR: [
+      { status: 'RUNNING', deadlineAt: { lt: now } },
+      { status: 'QUEUED', createdAt: { lt: new Date(now.getTime() - svc.config.operationDeadlineMs) } },
+    ],
+  };
 }
 
 async function failStuck(svc: Services, op: Operation, now: Date): Promise<boolean> {
@@ -26,11 +41,14 @@ async function failStuck(svc: Services, op: Operation, now: Date): Promise<boole
     // Workspace row first, then the operation: the order failProvision and rollbacks lock them in.
     await tx.$executeRaw`SELECT id FROM "Workspace" WHERE id = ${op.workspaceId} FOR NO KEY UPDATE`;
     const { count } = await tx.operation.updateMany({
-      where: { id: op.id, status: 'RUNNING', deadlineAt: { lt: now } },
+      where: { id: op.id, ...overdue(svc, now) },
       data: { status: 'FAILED', error: message, finishedAt: now },
     });
     if (count !== 1) return false; // finished (or started a fresh attempt) meanwhile
-    if (!PROVISIONING_KINDS.has(op.kind)) return true;
+    if (!PROVISIONING_KINDS.has(op.kind)) {
+      await failOperationLoudly(svc, op, message, { tx, finish: false, reason: 'DEADLINE' });
+      return true;
+    }
     const entries: ActivityEntry[] = [{
       orgId: op.orgId, workspaceId: op.workspaceId, type: 'PROVISION_FAILED', message: `provisioning failed: ${message}`,
       data: { operationId: op.id, kind: op.kind, error: message, reason: 'DEADLINE' },

@@ -3,7 +3,7 @@ import { actorId } from '../auth/actor.ts';
 import type { Operation, Workspace } from '../generated/prisma/client.ts';
 import { appendActivity, type ActivityEntry } from '../activity/append.ts';
 import { createOperation, operationConflict } from '../operations/create.ts';
-import { finishOperation } from '../operations/finish.ts';
+import { failOperationLoudly, finishOperation } from '../operations/finish.ts';
 import { failProvision, provision } from '../operations/provision.ts';
 import type { Attempt } from '../operations/run.ts';
 import { describeFailure, isRetryable, stopLeg } from '../operations/stop.ts';
@@ -119,9 +119,7 @@ export async function stopJob(svc: Services, op: Operation, attempt: Attempt): P
   } catch (err) {
     const message = describeFailure(svc, err, op, 'stopping the instance');
     if (isRetryable(err) && attempt.number < attempt.max) throw new Error(message);
-    await finishOperation(svc, op.id, 'FAILED', `could not stop instance ${ws.instanceId}: ${message}`);
-    svc.log.error({ operationId: op.id, workspaceId: ws.id, error: message }, 'stopping the instance failed');
-    return;
+    return failOperationLoudly(svc, op, `could not stop instance ${ws.instanceId}: ${message}`);
   }
   await finishOperation(svc, op.id, 'SUCCEEDED', null);
 }

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorker } from '../../src/jobs/worker.ts';
 import { createWorkspace } from '../../src/workspaces/service.ts';
-import { restartWorkspace } from '../../src/workspaces/operations.ts';
+import { restartWorkspace, stopWorkspace } from '../../src/workspaces/operations.ts';
+import { operationFailures } from '../../src/events/streams.ts';
+import { sweepStuckOperations } from '../../src/reconcilers/stuck-operations.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { FakeProvider, Gate } from '../support/fake-provider.ts';
 import { pollUntil } from '../support/process.ts';
@@ -58,5 +60,36 @@ describe('stuck-operation deadline', () => {
       gate.release();
       await worker.stop();
     }
+  });
+
+  it('fails a hung stop loudly too (FAILED, error, OPERATION_FAILED activity for the operationFailures alert)', async () => {
+    const { workspaceId } = await seedWorkspace(svc.db, { provider: 'hang' });
+    const gate = new Gate();
+    hang.stopGate = gate;
+    await svc.events.start();
+    const alerts = await operationFailures(asAdmin(svc));
+    const worker = await startWorker(svc, { pollInterval: 100 });
+    try {
+      const op = await stopWorkspace(asAdmin(svc), workspaceId);
+      const alert = await alerts.next();
+      expect(alert.value).toMatchObject({ type: 'OPERATION_FAILED', workspaceId, data: { operationId: op.id, kind: 'STOP', reason: 'DEADLINE' } });
+      expect(await svc.db.prisma.operation.findUniqueOrThrow({ where: { id: op.id } })).toMatchObject({ status: 'FAILED', error: expect.stringMatching(/STOP operation .* exceeded its deadline/) });
+    } finally {
+      await alerts.return?.();
+      hang.stopGate = undefined;
+      gate.release();
+      await worker.stop();
+      await svc.events.stop();
+    }
+  });
+
+  it('a QUEUED operation no worker ever takes is failed loudly after the deadline', async () => {
+    const { workspaceId } = await seedWorkspace(svc.db, { provider: 'hang' });
+    const op = await stopWorkspace(asAdmin(svc), workspaceId); // queued; no worker runs it
+    await svc.db.prisma.operation.update({ where: { id: op.id }, data: { createdAt: new Date(Date.now() - 60_000) } });
+    expect(await sweepStuckOperations(svc)).toBe(1);
+    expect(await svc.db.prisma.operation.findUniqueOrThrow({ where: { id: op.id } })).toMatchObject({ status: 'FAILED' });
+    const types = (await svc.db.prisma.activity.findMany({ where: { workspaceId } })).map((a) => a.type);
+    expect(types).toContain('OPERATION_FAILED');
   });
 });
