@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashToken } from '../../src/auth/tokens.ts';
 import { graphql } from '../generated/gql.js';
-import { createExternalWorkspace, createOrgWithUsers, HEARTBEAT, REGISTER, type OrgFixture, type WorkspaceFixture } from '../support/fixtures.ts';
+import { createExternalWorkspace, createOrgWithUsers, HEARTBEAT, REGISTER, type OrgFixture, type WorkspaceFixture, createActorMatrix, ACTORS, type ActorName } from '../support/fixtures.ts';
 import type { GqlResult, GraphQLClient } from '../support/gql.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
@@ -27,8 +27,6 @@ const EVENTS = graphql(`subscription AuthzEvents($id: ID, $after: String) {
   workspaceEvents(workspaceId: $id, after: $after) { cursor status workspace { id org { id } } }
 }`);
 
-type ActorName = 'anonymous' | 'instanceAdmin' | 'admin' | 'member' | 'viewer' | 'workspace' | 'platform' | 'otherAdmin';
-const ACTORS: ActorName[] = ['anonymous', 'instanceAdmin', 'admin', 'member', 'viewer', 'workspace', 'platform', 'otherAdmin'];
 
 /** `ok`: the field has a value; `null`: it is null without an error; else the error code; `REFUSED`: graphql-ws 4403. */
 type Outcome = 'ok' | 'null' | 'REFUSED' | string;
@@ -73,22 +71,7 @@ describe('authorization (CONTRACT §3), real server', () => {
 
   beforeAll(async () => {
     server = await startTestServer();
-    orgA = await createOrgWithUsers(server);
-    orgB = await createOrgWithUsers(server);
-    self = await createExternalWorkspace(server, orgA, { name: 'self' });
-    target = await createExternalWorkspace(server, orgA, { name: 'target' });
-    platform = await createExternalWorkspace(server, orgA, { name: 'concierge', kind: 'PLATFORM', model: 'm1' });
-    foreign = await createExternalWorkspace(server, orgB, { name: 'foreign' });
-    clients = {
-      anonymous: server.client(),
-      instanceAdmin: server.admin,
-      admin: orgA.admin,
-      member: orgA.member,
-      viewer: orgA.viewer,
-      workspace: self.client,
-      platform: platform.client,
-      otherAdmin: orgB.admin,
-    };
+    ({ orgA, orgB, self, target, platform, foreign, clients } = await createActorMatrix(server));
   });
   afterAll(() => server?.stop());
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graphql } from '../generated/gql.js';
-import { createExternalWorkspace, createOrgWithUsers, type OrgFixture, type WorkspaceFixture } from '../support/fixtures.ts';
+import { createExternalWorkspace, createOrgWithUsers, type OrgFixture, type WorkspaceFixture, createActorMatrix, ACTORS, type ActorName } from '../support/fixtures.ts';
 import type { GqlResult, GraphQLClient } from '../support/gql.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
@@ -20,8 +20,6 @@ const EVENTS = graphql(`subscription ReqEvents($kind: RequestKind, $after: Strin
   requestEvents(kind: $kind, after: $after) { cursor type status at request { id kind status title } }
 }`);
 
-type ActorName = 'anonymous' | 'instanceAdmin' | 'admin' | 'member' | 'viewer' | 'workspace' | 'platform' | 'otherAdmin';
-const ACTORS: ActorName[] = ['anonymous', 'instanceAdmin', 'admin', 'member', 'viewer', 'workspace', 'platform', 'otherAdmin'];
 
 function outcomeOf(r: GqlResult<unknown>, field: string): string {
   expect(r.status).toBeLessThan(500);
@@ -41,22 +39,7 @@ describe('requests (tasks and approvals), real server', () => {
 
   beforeAll(async () => {
     server = await startTestServer();
-    orgA = await createOrgWithUsers(server);
-    orgB = await createOrgWithUsers(server);
-    self = await createExternalWorkspace(server, orgA, { name: 'self' });
-    target = await createExternalWorkspace(server, orgA, { name: 'target' });
-    platform = await createExternalWorkspace(server, orgA, { name: 'concierge', kind: 'PLATFORM', model: 'm1' });
-    foreign = await createExternalWorkspace(server, orgB, { name: 'foreign' });
-    clients = {
-      anonymous: server.client(),
-      instanceAdmin: server.admin,
-      admin: orgA.admin,
-      member: orgA.member,
-      viewer: orgA.viewer,
-      workspace: self.client,
-      platform: platform.client,
-      otherAdmin: orgB.admin,
-    };
+    ({ orgA, orgB, self, target, platform, foreign, clients } = await createActorMatrix(server));
   });
   afterAll(() => server?.stop());
 

@@ -58,3 +58,31 @@ export async function register(ws: WorkspaceFixture, input: Partial<RegisterInpu
   const r = await ws.client.ok(REGISTER, { input: { mcpServerPresent: true, model: 'm1', ...input } });
   return r.registerWorkspace;
 }
+
+export type ActorName = 'anonymous' | 'instanceAdmin' | 'admin' | 'member' | 'viewer' | 'workspace' | 'platform' | 'otherAdmin';
+export const ACTORS: ActorName[] = ['anonymous', 'instanceAdmin', 'admin', 'member', 'viewer', 'workspace', 'platform', 'otherAdmin'];
+
+/**
+ * The cast of an authorization matrix: org A (its users, a STANDARD workspace `self`, another
+ * one `target`, its PLATFORM concierge), org B (its admin, a workspace `foreign`), and one client
+ * per actor kind.
+ */
+export async function createActorMatrix(server: TestServer) {
+  const orgA = await createOrgWithUsers(server);
+  const orgB = await createOrgWithUsers(server);
+  const self = await createExternalWorkspace(server, orgA, { name: 'self' });
+  const target = await createExternalWorkspace(server, orgA, { name: 'target' });
+  const platform = await createExternalWorkspace(server, orgA, { name: 'concierge', kind: 'PLATFORM', model: 'm1' });
+  const foreign = await createExternalWorkspace(server, orgB, { name: 'foreign' });
+  const clients: Record<ActorName, GraphQLClient> = {
+    anonymous: server.client(),
+    instanceAdmin: server.admin,
+    admin: orgA.admin,
+    member: orgA.member,
+    viewer: orgA.viewer,
+    workspace: self.client,
+    platform: platform.client,
+    otherAdmin: orgB.admin,
+  };
+  return { orgA, orgB, self, target, platform, foreign, clients };
+}
