@@ -1,3 +1,4 @@
+import { waitFor } from '../support/process.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../src/db/client.ts';
 import { appendActivity } from '../../src/activity/append.ts';
@@ -112,7 +113,7 @@ describe('activity append locking (two real connections)', () => {
         secondDone = true;
         return ids;
       });
-      await waitUntil(async () => (await db.pool.query(
+      await waitFor(async () => (await db.pool.query(
         `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory' AND datname = current_database()`,
       )).rows[0].n === 1);
       expect(secondDone).toBe(false);
@@ -124,11 +125,3 @@ describe('activity append locking (two real connections)', () => {
     }
   });
 });
-
-async function waitUntil(check: () => Promise<boolean>, timeoutMs = 5_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not reached');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

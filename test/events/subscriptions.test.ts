@@ -1,3 +1,4 @@
+import { waitFor } from '../support/process.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graphql } from '../generated/gql.js';
 import { createExternalWorkspace, createOrgWithUsers, type OrgFixture } from '../support/fixtures.ts';
@@ -39,11 +40,3 @@ describe('subscription lifecycle', () => {
     expect(await org.member.code(graphql(`query BigNodeId { node(id: "act_9999999999999999999") { id } }`))).toBe('BAD_USER_INPUT');
   });
 });
-
-async function waitFor(check: () => boolean, timeoutMs = 5_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

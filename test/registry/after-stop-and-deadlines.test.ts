@@ -1,3 +1,4 @@
+import { waitFor } from '../support/process.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashToken } from '../../src/auth/tokens.ts';
 import { graphql } from '../generated/gql.js';
@@ -74,11 +75,3 @@ describe('a stopped workspace stays stopped; a runtime that never registers fail
     }
   });
 });
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}

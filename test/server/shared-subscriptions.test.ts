@@ -1,3 +1,4 @@
+import { waitFor } from '../support/process.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graphql } from '../generated/gql.js';
 import { createExternalWorkspace, createOrgWithUsers, heartbeat, register, type OrgFixture } from '../support/fixtures.ts';
@@ -51,12 +52,4 @@ describe('one execution per event for identical subscriptions', () => {
 async function wsSubscriptions(server: TestServer): Promise<number> {
   const text = await (await fetch(server.url.replace(/\/graphql$/, '/metrics'))).text();
   return Number(/^trellis_ws_subscriptions\s+(\d+)/m.exec(text)?.[1] ?? -1);
-}
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }

@@ -215,3 +215,8 @@ export async function cleanupDataDir(dataDir: string): Promise<void> {
   await pollUntil(`processes of ${dataDir} to die`, () => (leftovers().length === 0 ? true : undefined), 10_000, 50);
   if (existsSync(dataDir)) await fs.rm(dataDir, { recursive: true, force: true });
 }
+
+/** Waits until `check` holds (polled every 10 ms), for conditions no event announces. */
+export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'the condition'): Promise<void> {
+  await pollUntil(what, async () => ((await check()) ? true : undefined), timeoutMs, 10);
+}
