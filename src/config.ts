@@ -17,6 +17,8 @@ const envSchema = z.object({
   TRELLIS_REQUEST_EXPIRY_INTERVAL_MS: positiveMs.default(5_000),
   TRELLIS_RESTART_DEBOUNCE_MS: positiveMs.default(2_000),
   TRELLIS_MCP_RECOVERY_COOLDOWN_MS: positiveMs.default(300_000),
+  TRELLIS_AUTO_RECOVERY_ATTEMPTS: z.coerce.number().int().min(0).max(100).default(5),
+  TRELLIS_AUTO_RECOVERY_BACKOFF_MS: positiveMs.default(60_000),
   TRELLIS_PROVISION_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(3),
   TRELLIS_PUBLIC_URL: z.string().url().optional(),
   TRELLIS_OPERATION_DEADLINE_MS: positiveMs.default(600_000),
@@ -54,6 +56,10 @@ export type Config = {
   requestExpiryIntervalMs: number;
   restartDebounceMs: number;
   mcpRecoveryCooldownMs: number;
+  /** Automatic restarts of a FAILED PLATFORM workspace before it is left to a person (0: never). */
+  autoRecoveryAttempts: number;
+  /** Wait before the first automatic restart; doubles with each attempt. */
+  autoRecoveryBackoffMs: number;
   provisionAttempts: number;
   /** A RUNNING operation older than this (since its attempt started) is failed loudly. */
   operationDeadlineMs: number;
@@ -114,6 +120,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     requestExpiryIntervalMs: e.TRELLIS_REQUEST_EXPIRY_INTERVAL_MS,
     restartDebounceMs: e.TRELLIS_RESTART_DEBOUNCE_MS,
     mcpRecoveryCooldownMs: e.TRELLIS_MCP_RECOVERY_COOLDOWN_MS,
+    autoRecoveryAttempts: e.TRELLIS_AUTO_RECOVERY_ATTEMPTS,
+    autoRecoveryBackoffMs: e.TRELLIS_AUTO_RECOVERY_BACKOFF_MS,
     provisionAttempts: e.TRELLIS_PROVISION_ATTEMPTS,
     operationDeadlineMs: e.TRELLIS_OPERATION_DEADLINE_MS,
     registerDeadlineMs: e.TRELLIS_REGISTER_DEADLINE_MS,

@@ -8,18 +8,26 @@ import { sweepStuckOperations } from '../reconcilers/stuck-operations.ts';
 import { heartbeatWorkerPool, registerWorkerPool, releaseDeadWorkerPools, unregisterWorkerPool } from './worker-pools.ts';
 import { workerLogger } from './worker-logger.ts';
 import { failUnregistered } from '../reconcilers/register-deadline.ts';
+import { deliverDeclaredPlugins, PLUGIN_RECONCILE_TASK } from '../registry/plugin-recovery.ts';
+import { INSTANCE_STATE, reconcileInstances } from '../reconcilers/instance-state.ts';
+import { PLATFORM_RECOVERY, recoverFailedPlatforms } from '../reconcilers/platform-recovery.ts';
+import { startReconciler } from '../reconcilers/tick.ts';
 
 export type Worker = { poolId: string; stop: () => Promise<void> };
 
 /**
  * The durable-job runner of this process (graphile-worker on our database), with its pool
- * registered and heartbeated (see worker-pools.ts), the dead-pool release and the
- * stuck-operation deadline sweep.
+ * registered and heartbeated (see worker-pools.ts), the dead-pool release, the
+ * stuck-operation deadline sweep, and the instance-state and platform-recovery reconcilers.
  */
 export async function startWorker(svc: Services, opts: { concurrency?: number; pollInterval?: number } = {}): Promise<Worker> {
   const runOperationTask: Task = async (payload, helpers) => {
     const { operationId } = payload as { operationId: string };
     await runOperation(svc, operationId, { number: helpers.job.attempts, max: helpers.job.max_attempts });
+  };
+  const pluginReconcileTask: Task = async (payload) => {
+    const { workspaceId } = payload as { workspaceId: string };
+    await deliverDeclaredPlugins(svc, workspaceId);
   };
   // Release the locks of dead processes before this one starts taking jobs.
   await releaseDeadWorkerPools(svc);
@@ -34,7 +42,7 @@ export async function startWorker(svc: Services, opts: { concurrency?: number; p
     logger: workerLogger(svc.log),
     parsedCronItems: [],
     events,
-    taskList: { [RUN_OPERATION_TASK]: runOperationTask },
+    taskList: { [RUN_OPERATION_TASK]: runOperationTask, [PLUGIN_RECONCILE_TASK]: pluginReconcileTask },
   });
   runner.events.on('job:success', ({ job }) => svc.metrics.jobs.inc({ task: job.task_identifier, outcome: 'success' }));
   runner.events.on('job:error', ({ job }) => svc.metrics.jobs.inc({ task: job.task_identifier, outcome: 'error' }));
@@ -50,9 +58,14 @@ export async function startWorker(svc: Services, opts: { concurrency?: number; p
     await sweepStuckOperations(svc);
     await failUnregistered(svc);
   });
+  // One replica runs each tick of these (claimed in ReconcilerState).
+  const instances = startReconciler(svc, INSTANCE_STATE, svc.config.reconcileIntervalMs, () => reconcileInstances(svc));
+  const recovery = startReconciler(svc, PLATFORM_RECOVERY, svc.config.reconcileIntervalMs, () => recoverFailedPlatforms(svc));
   return {
     poolId: id,
     stop: async () => {
+      await recovery.stop();
+      await instances.stop();
       await deadlines.stop();
       await beat.stop();
       await runner.stop();

@@ -13,7 +13,14 @@ export interface Provider {
   stop(instanceId: string): Promise<void>;
   /** Batched: one answer per id. An id missing from the map is unknown (treat as not proven gone). */
   isRunning(instanceIds: readonly string[]): Promise<Map<string, boolean>>;
+  /**
+   * Writes the declared plugins where the running runtime of `instanceId` reads them (its plugin
+   * settings file). Absent when the provider cannot reach into a running instance.
+   */
+  deliverPlugins?(req: PluginDelivery): Promise<void>;
 }
+
+export type PluginDelivery = { workspaceId: string; instanceId: string; plugins: { name: string; source: string }[] };
 
 export type ProvisionRequest = {
   workspace: Pick<Workspace, 'id' | 'orgId' | 'name' | 'kind'>;

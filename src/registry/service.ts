@@ -11,6 +11,7 @@ import { RUNTIME_TOKEN_LABEL } from '../operations/tokens.ts';
 import { longText, parseInput, text } from '../shared/validate.ts';
 import { applyTransition } from '../workspaces/transition.ts';
 import { failedGate, GATE_MESSAGES } from './gates.ts';
+import { firePluginRecovery } from './plugin-recovery.ts';
 
 export type RegistryResult = { workspace: Workspace; accepted: boolean; reason: string | null; restartPending: boolean };
 
@@ -136,8 +137,13 @@ async function checkInWithTransition(ctx: Ctx, actor: WorkspaceActor, c: CheckIn
       return { workspace: current, accepted: false, reason: `WORKSPACE_${ws.status}`, restartPending: current.restartPending };
     }
     if (outcome.kind === 'lost') throw new Error('workspace row changed under its lock'); // cannot happen: we hold the row
+    const entries = outcome.kind === 'changed' ? [outcome.activity] : [];
+    if (gate === 'MCP_SERVER_MISSING') {
+      const fired = await firePluginRecovery(tx, ctx, ws);
+      if (fired) entries.push(fired);
+    }
     const current = await tx.workspace.findUniqueOrThrow({ where: { id: ws.id } });
-    if (outcome.kind === 'changed') await appendActivity(tx, [outcome.activity]);
+    await appendActivity(tx, entries);
     // A gate failure is fail-closed: the runtime is told it was not accepted, and why.
     return { workspace: current, accepted: !gate, reason: gate ?? null, restartPending: current.restartPending };
   });

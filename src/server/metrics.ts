@@ -62,6 +62,19 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly reconcilerWorkspaces = new Counter({
+    name: 'trellis_reconciler_workspaces_total',
+    help: 'Workspaces per reconciler cycle by figure: processed (checked), flipped (acted on), skipped (deferred or unanswerable), errors (left alone after an error)',
+    labelNames: ['reconciler', 'figure'] as const,
+    registers: [this.registry],
+  });
+  readonly reconcilerDeadlineHits = new Counter({
+    name: 'trellis_reconciler_deadline_hits_total',
+    help: 'Reconciler cycles that stopped at their deadline and deferred the rest to the next cycle',
+    labelNames: ['reconciler'] as const,
+    registers: [this.registry],
+  });
+
   constructor(opts: { subscribers: () => number }) {
     new Gauge({
       name: 'trellis_subscribers',

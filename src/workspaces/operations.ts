@@ -1,6 +1,8 @@
 import type { Ctx, Services } from '../app/context.ts';
 import { actorId } from '../auth/actor.ts';
-import type { Operation, Workspace } from '../generated/prisma/client.ts';
+import type { Tx } from '../db/client.ts';
+import type { ActorKind } from '../generated/prisma/enums.ts';
+import type { Operation, Prisma, Workspace } from '../generated/prisma/client.ts';
 import { appendActivity, type ActivityEntry } from '../activity/append.ts';
 import { createOperation, operationConflict } from '../operations/create.ts';
 import { failOperationLoudly, finishOperation } from '../operations/finish.ts';
@@ -25,25 +27,47 @@ export async function restartWorkspace(ctx: Ctx, workspaceId: string): Promise<O
 
 async function claimRestart(ctx: Ctx, ws: Workspace): Promise<Operation> {
   const now = ctx.clock.now();
-  const opId = newId('Operation');
+  const who = { actorKind: ctx.actor?.kind ?? null, actorId: ctx.actor ? actorId(ctx.actor) : null };
   const { op, revoked } = await ctx.db.prisma.$transaction(async (tx) => {
-    const outcome = await applyTransition(tx, {
-      workspaceId: ws.id, orgId: ws.orgId, from: ws.status, event: 'PROVISION', reason: 'RESTART',
-      actorKind: ctx.actor?.kind, actorId: ctx.actor ? actorId(ctx.actor) : null,
-      set: { claimId: opId, lastSampleError: null }, guard: { deletedAt: null }, now,
-    });
-    if (outcome.kind === 'refused') throw new AppError('CONFLICT', `a ${ws.status} workspace cannot be restarted now; an operation is already in flight`);
-    if (outcome.kind !== 'changed') throw new LostRace();
-    const revoked = ctx.providers.get(ws.provider)?.startsRuntime ? await revokeWorkspaceTokens(tx, ws.id, now, { all: false }) : [];
-    const op = await createOperation(tx, { id: opId, orgId: ws.orgId, workspaceId: ws.id, kind: 'RESTART', maxAttempts: ctx.config.provisionAttempts });
-    await appendActivity(tx, [outcome.activity, {
-      orgId: ws.orgId, workspaceId: ws.id, type: 'RESTART_SCHEDULED', message: 'restart requested',
-      data: { operationId: op.id }, actorKind: ctx.actor?.kind, actorId: ctx.actor ? actorId(ctx.actor) : null,
-    }]);
-    return { op, revoked };
+    const claim = await claimRestartTx(tx, ctx, ws, { reason: 'RESTART', message: 'restart requested', now, ...who, set: { lastSampleError: null } });
+    if (claim === 'refused') throw new AppError('CONFLICT', `a ${ws.status} workspace cannot be restarted now; an operation is already in flight`);
+    if (claim === 'lost') throw new LostRace();
+    await appendActivity(tx, claim.entries);
+    return claim;
   }).catch(operationConflict);
   forgetTokens(ctx, revoked);
   return op;
+}
+
+/**
+ * The restart claim, in the caller's transaction (people, the instance-state reconciler and the
+ * automatic recovery all restart through it): → PROVISIONING with claimId = a new RESTART
+ * operation (one conditional update on the status read), the tokens of runtimes the API started
+ * revoked, the operation and its job written. The caller appends `entries` last and, after
+ * commit, forgets `revoked` (forgetTokens). A second operation in flight aborts the transaction
+ * (unique violation).
+ */
+export async function claimRestartTx(
+  tx: Tx,
+  svc: Pick<Services, 'providers' | 'config'>,
+  ws: Pick<Workspace, 'id' | 'orgId' | 'status' | 'provider'>,
+  req: { reason: string; message: string; now: Date; actorKind?: ActorKind | null; actorId?: string | null; set?: Prisma.WorkspaceUpdateManyMutationInput; guard?: Prisma.WorkspaceWhereInput },
+): Promise<{ op: Operation; revoked: string[]; entries: ActivityEntry[] } | 'refused' | 'lost'> {
+  const opId = newId('Operation');
+  const who = { actorKind: req.actorKind ?? null, actorId: req.actorId ?? null };
+  const outcome = await applyTransition(tx, {
+    workspaceId: ws.id, orgId: ws.orgId, from: ws.status, event: 'PROVISION', reason: req.reason, ...who,
+    set: { ...req.set, claimId: opId }, guard: { ...req.guard, deletedAt: null }, now: req.now,
+  });
+  if (outcome.kind === 'refused') return 'refused';
+  if (outcome.kind !== 'changed') return 'lost';
+  const revoked = svc.providers.get(ws.provider)?.startsRuntime ? await revokeWorkspaceTokens(tx, ws.id, req.now, { all: false }) : [];
+  const op = await createOperation(tx, { id: opId, orgId: ws.orgId, workspaceId: ws.id, kind: 'RESTART', maxAttempts: svc.config.provisionAttempts });
+  const entries: ActivityEntry[] = [outcome.activity, {
+    orgId: ws.orgId, workspaceId: ws.id, type: 'RESTART_SCHEDULED', message: req.message,
+    data: { operationId: op.id, reason: req.reason }, ...who,
+  }];
+  return { op, revoked, entries };
 }
 
 /** stopWorkspace: → STOPPED at once (not from PROVISIONING: CONFLICT); the job stops the instance. */

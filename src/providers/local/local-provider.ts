@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Logger } from '../../shared/logger.ts';
 import { allPids, environOf, isAlive, parentOf } from '../../shared/processes.ts';
 import { writePluginSettings } from '../../runtime/settings.ts';
-import { ProviderError, type Provider, type ProvisionRequest, type ProvisionResult } from '../provider.ts';
+import { ProviderError, type PluginDelivery, type Provider, type ProvisionRequest, type ProvisionResult } from '../provider.ts';
 
 const RUNTIME_ENTRY = path.join(import.meta.dirname, '..', '..', 'runtime', 'main.ts');
 const TSX_LOADER = import.meta.resolve('tsx');
@@ -110,8 +110,20 @@ export class LocalProvider implements Provider {
     await fs.rm(path.join(this.instanceDir(instanceId), 'runtime.pid'), { force: true });
   }
 
+  /** An id that is not one of this host's instances (no folder) is unknown, never "not running". */
   async isRunning(instanceIds: readonly string[]): Promise<Map<string, boolean>> {
-    return new Map(instanceIds.map((id) => [id, this.pidOf(id) !== undefined]));
+    const known = instanceIds.filter((id) => INSTANCE_ID.test(id) && existsSync(this.instanceDir(id)));
+    return new Map(known.map((id) => [id, this.pidOf(id) !== undefined]));
+  }
+
+  /** Rewrites the runtime's plugin settings file, which it re-reads on every heartbeat. */
+  async deliverPlugins(req: PluginDelivery): Promise<void> {
+    // instanceId may have been reported by the runtime itself: never a path of its choosing.
+    if (!INSTANCE_ID.test(req.instanceId)) throw new ProviderError(`"${req.instanceId}" is not a local instance id; cannot deliver plugins`, false);
+    const dir = this.workspaceDir(req.instanceId);
+    if (!existsSync(dir)) throw new ProviderError(`the workspace folder of local instance ${req.instanceId} is gone; restart the workspace`, false);
+    await writePluginSettings(dir, req.plugins);
+    this.opts.log.info({ instanceId: req.instanceId, workspaceId: req.workspaceId, plugins: req.plugins.map((p) => p.name) }, 'declared plugins delivered to the local runtime');
   }
 
   /** The pid of the live runtime of `instanceId`, or undefined when there is none. */

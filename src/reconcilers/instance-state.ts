@@ -1,0 +1,172 @@
+import type { Services } from '../app/context.ts';
+import type { WorkspaceStatus } from '../generated/prisma/enums.ts';
+import { appendActivity, type ActivityEntry } from '../activity/append.ts';
+import { forgetTokens } from '../operations/tokens.ts';
+import { claimRestartTx } from '../workspaces/operations.ts';
+import { transition } from '../workspaces/lifecycle.ts';
+import { emptyFigures, readCursor, writeCursor, type CycleFigures } from './tick.ts';
+
+export const INSTANCE_STATE = 'instance-state';
+
+/**
+ * In scope: ONLINE and DEGRADED (a degraded workspace can lose its instance too, seed 004), and
+ * OFFLINE, which CONTRACT §5 has the reconciler restart once its instance is proven gone (the
+ * staleness sweep may have flipped it first).
+ */
+const SCOPE: WorkspaceStatus[] = ['ONLINE', 'DEGRADED', 'OFFLINE'];
+
+type Candidate = { id: string; orgId: string; provider: string; instanceId: string };
+
+export type InstanceStateOptions = {
+  /** Instance ids per provider call (EC2 answers up to 200 per DescribeInstances). */
+  batchSize?: number;
+  /** The re-confirm's statement_timeout; its lock_timeout is half of it. */
+  reconfirmTimeoutMs?: number;
+};
+
+/**
+ * One cycle of the instance-state reconciler (seed 004). Selects the in-scope workspaces with a
+ * non-empty instance on a provider that can answer (not external), capturing the instance id; asks
+ * each provider in batches; for an instance answered "not running" it re-confirms, in ONE
+ * conditional update under short timeouts, that the row still exists, is still in scope and still
+ * holds that same instance, and only then flips it OFFLINE and restarts it through the central
+ * path, all in one transaction. A provider error, an unknown instance, a changed row or a failing
+ * re-confirm never flips anything. A cycle stops at its deadline (75% of the interval) and the
+ * next one continues after the last workspace this one finished (a cursor).
+ */
+export async function reconcileInstances(svc: Services, opts: InstanceStateOptions = {}): Promise<CycleFigures> {
+  const figures = emptyFigures();
+  const deadline = Date.now() + Math.floor(svc.config.reconcileIntervalMs * 0.75);
+  const batchSize = opts.batchSize ?? 200;
+  const cursor = await readCursor(svc, INSTANCE_STATE);
+  // Ids after the cursor first, then the ones before it: an interrupted cycle is continued.
+  const candidates = await svc.db.prisma.$queryRaw<Candidate[]>`
+    SELECT id, "orgId", provider, "instanceId" FROM "Workspace"
+     WHERE status::text = ANY(${SCOPE}::text[]) AND "instanceId" IS NOT NULL AND "instanceId" <> ''
+       AND provider <> 'external' AND "deletedAt" IS NULL
+     ORDER BY COALESCE(id <= ${cursor ?? null}::text, false), id`;
+
+  let last: string | undefined; // the last candidate of the last batch this cycle finished
+  let handled = 0;
+  for (let i = 0; i < candidates.length && !figures.deadlineHit; i += batchSize) {
+    if (Date.now() >= deadline) {
+      figures.deadlineHit = true;
+      break;
+    }
+    const batch = candidates.slice(i, i + batchSize);
+    for (const [name, group] of groupBy(batch, (c) => c.provider)) {
+      const provider = svc.providers.get(name);
+      if (!provider?.available()) {
+        figures.skipped += group.length;
+        handled += group.length;
+        continue;
+      }
+      let answer: Map<string, boolean>;
+      try {
+        answer = await withDeadline(provider.isRunning(group.map((c) => c.instanceId)), deadline);
+      } catch (err) {
+        if (err instanceof DeadlineExceeded) {
+          figures.deadlineHit = true;
+          break;
+        }
+        // Not proven gone: never flip on a provider error.
+        figures.errors += group.length;
+        handled += group.length;
+        svc.log.warn({ provider: name, instances: group.length, err: (err as Error).message }, 'instance-state: the provider did not answer; nothing flipped');
+        continue;
+      }
+      for (const c of group) {
+        figures.processed++;
+        handled++;
+        if (answer.get(c.instanceId) !== false) continue; // running, or unknown: not proven gone
+        const acted = await confirmGoneAndRestart(svc, c, opts.reconfirmTimeoutMs ?? 2_000);
+        if (acted === 'restarted') figures.flipped++;
+        else if (acted === 'error') figures.errors++;
+      }
+    }
+    if (!figures.deadlineHit) last = batch[batch.length - 1]!.id;
+  }
+  if (figures.deadlineHit) figures.skipped += candidates.length - handled;
+  const next = figures.deadlineHit ? (last ?? cursor ?? null) : null;
+  if (next !== (cursor ?? null)) await writeCursor(svc, INSTANCE_STATE, next);
+  return figures;
+}
+
+/**
+ * The re-confirm and the act, in one transaction: one conditional update (the row exists, is in
+ * scope, not deleted, and still holds the same non-empty instance) under a short statement and
+ * lock timeout, row count checked; then the restart claim through the central path. Any error
+ * rolls everything back: nothing flips.
+ */
+async function confirmGoneAndRestart(svc: Services, c: Candidate, timeoutMs: number): Promise<'restarted' | 'changed' | 'error'> {
+  const now = svc.clock.now();
+  const message = `instance ${c.instanceId} is not running (${c.provider}); restarting`;
+  try {
+    const result = await svc.db.prisma.$transaction(async (tx) => {
+      const [saved] = await tx.$queryRaw<{ statement: string; lock: string }[]>`
+        SELECT current_setting('statement_timeout') AS statement, current_setting('lock_timeout') AS lock,
+               set_config('statement_timeout', ${String(timeoutMs)}, true), set_config('lock_timeout', ${String(Math.ceil(timeoutMs / 2))}, true)`;
+      const flipped = await tx.$queryRaw<{ from: WorkspaceStatus }[]>`
+        WITH cur AS (
+          SELECT id, status FROM "Workspace"
+           WHERE id = ${c.id} AND status::text = ANY(${SCOPE}::text[]) AND "deletedAt" IS NULL
+             AND "instanceId" = ${c.instanceId} AND "instanceId" <> ''
+           FOR NO KEY UPDATE)
+        UPDATE "Workspace" w SET status = 'OFFLINE', "lastSampleError" = ${message}, "updatedAt" = now()
+          FROM cur WHERE w.id = cur.id
+        RETURNING cur.status AS "from"`;
+      if (flipped.length !== 1) return 'changed' as const;
+      await tx.$queryRaw`SELECT set_config('statement_timeout', ${saved!.statement}, true), set_config('lock_timeout', ${saved!.lock}, true)`;
+      const from = flipped[0]!.from;
+      const entries: ActivityEntry[] = [];
+      if (from !== 'OFFLINE') {
+        entries.push({
+          orgId: c.orgId, workspaceId: c.id, type: 'STATUS_CHANGED', message: `${from} → OFFLINE: INSTANCE_GONE (${message})`,
+          data: { reason: 'INSTANCE_GONE', instanceId: c.instanceId }, fromStatus: from, toStatus: transition(from, 'INSTANCE_GONE') ?? 'OFFLINE',
+        });
+      }
+      const claim = await claimRestartTx(tx, svc, { id: c.id, orgId: c.orgId, status: 'OFFLINE', provider: c.provider }, {
+        reason: 'INSTANCE_GONE', message: `restart: ${message}`, now, set: { lastSampleError: message },
+      });
+      if (typeof claim === 'string') throw new Error(`restart claim ${claim} under the row lock`); // cannot happen: we hold the row
+      await appendActivity(tx, [...entries, ...claim.entries]);
+      return claim;
+    });
+    if (result === 'changed') {
+      svc.log.info({ workspaceId: c.id, instanceId: c.instanceId }, 'instance-state: the row changed since it was read (status, instance or gone); not flipping');
+      return 'changed';
+    }
+    forgetTokens(svc, result.revoked);
+    svc.log.warn({ workspaceId: c.id, instanceId: c.instanceId, provider: c.provider, operationId: result.op.id }, 'instance-state: instance gone; workspace OFFLINE and restarting');
+    return 'restarted';
+  } catch (err) {
+    svc.log.warn({ workspaceId: c.id, instanceId: c.instanceId, err: (err as Error).message }, 'instance-state: re-confirm failed; not flipping');
+    return 'error';
+  }
+}
+
+class DeadlineExceeded extends Error {}
+
+/** The provider's answer, or DeadlineExceeded once the cycle deadline passes. */
+async function withDeadline<T>(p: Promise<T>, deadline: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DeadlineExceeded('the cycle deadline passed while the provider was answering')), Math.max(0, deadline - Date.now()));
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const group = groups.get(k);
+    if (group) group.push(item);
+    else groups.set(k, [item]);
+  }
+  return groups;
+}
