@@ -24,6 +24,15 @@ export class FakeProvider implements Provider {
   onStop: ((instanceId: string) => void) | undefined;
   provisionFailure: ProviderError | undefined;
   stopFailure: ProviderError | undefined;
+  /** Every isRunning call's ids, in order. */
+  readonly isRunningCalls: string[][] = [];
+  /** Called when isRunning starts (before its gate and latency). */
+  onIsRunning: ((ids: readonly string[]) => void) | undefined;
+  /** isRunning answers only once this opens (its answer is computed when it does). */
+  isRunningGate: Gate | undefined;
+  /** Injected latency of every isRunning answer. */
+  isRunningDelayMs = 0;
+  isRunningFailure: ProviderError | undefined;
 
   constructor(readonly name: string) {}
 
@@ -50,6 +59,11 @@ export class FakeProvider implements Provider {
   }
 
   async isRunning(ids: readonly string[]): Promise<Map<string, boolean>> {
+    this.isRunningCalls.push([...ids]);
+    this.onIsRunning?.(ids);
+    await this.isRunningGate?.opened;
+    if (this.isRunningDelayMs) await new Promise((r) => setTimeout(r, this.isRunningDelayMs));
+    if (this.isRunningFailure) throw this.isRunningFailure;
     return new Map(ids.filter((id) => this.instances.has(id)).map((id) => [id, this.instances.get(id)!]));
   }
 }
