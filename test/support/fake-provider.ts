@@ -1,4 +1,4 @@
-import { ProviderError, type Provider, type ProvisionRequest, type ProvisionResult } from '../../src/providers/provider.ts';
+import { ProviderError, type PluginDelivery, type Provider, type ProvisionRequest, type ProvisionResult } from '../../src/providers/provider.ts';
 
 /** A gate a test opens when it wants the provider call waiting on it to go on. */
 export class Gate {
@@ -56,6 +56,13 @@ export class FakeProvider implements Provider {
     await this.stopGate?.opened;
     if (this.stopFailure) throw this.stopFailure;
     this.instances.set(instanceId, false);
+  }
+
+  /** Every plugin delivery, in order. */
+  readonly deliveries: PluginDelivery[] = [];
+
+  async deliverPlugins(req: PluginDelivery): Promise<void> {
+    this.deliveries.push(req);
   }
 
   async isRunning(ids: readonly string[]): Promise<Map<string, boolean>> {
