@@ -54,7 +54,10 @@ export async function runCycle(svc: Pick<Services, 'log' | 'metrics'>, name: str
 export function startReconciler(svc: Services, name: string, intervalMs: number, cycle: () => Promise<CycleFigures>): { stop: () => Promise<void> } {
   return startPeriodic(svc, `${name} reconciler`, intervalMs, async () => {
     const tick = await claimTick(svc, name, intervalMs);
-    if (tick === undefined) return; // another replica runs this tick
+    if (tick === undefined) {
+      svc.log.debug({ reconciler: name, claimed: false }, 'reconciler tick taken by another replica');
+      return;
+    }
     await runCycle(svc, name, cycle, tick);
   });
 }
