@@ -78,5 +78,11 @@ describe('self-healing on the local provider', () => {
     expect(await prisma().operation.findMany({ where: { workspaceId: id, kind: 'RESTART' }, select: { status: true } })).toEqual([{ status: 'SUCCEEDED' }]);
     const runtimes = runtimeProcessesWithEnv(`TRELLIS_WORKSPACE_ID=${id}`);
     expect(runtimes).toEqual([pidOf(second.instanceId!)]);
+
+    // the reconciler's figures are on /metrics
+    const metrics = await (await fetch(server.url.replace(/\/graphql$/, '/metrics'))).text();
+    expect(metrics).toMatch(/trellis_reconciler_workspaces_total\{reconciler="instance-state",figure="flipped"\} [1-9]/);
+    expect(metrics).toMatch(/trellis_reconciler_workspaces_total\{reconciler="instance-state",figure="processed"\} [1-9]/);
+    expect(metrics).toMatch(/trellis_reconciler_runs_total\{reconciler="platform-recovery",outcome="ok"\} [1-9]/);
   });
 });

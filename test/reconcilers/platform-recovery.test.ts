@@ -1,0 +1,97 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { recoverFailedPlatforms } from '../../src/reconcilers/platform-recovery.ts';
+import { newId } from '../../src/shared/ids.ts';
+import type { WorkspaceKind } from '../../src/generated/prisma/enums.ts';
+import { createTestDatabase } from '../support/db.ts';
+import { FakeProvider } from '../support/fake-provider.ts';
+import { makeServices } from '../support/services.ts';
+
+/**
+ * FAILED PLATFORM workspaces whose runtime is silent are restarted automatically, with a backoff
+ * that doubles and a cap, both on the row; reaching the cap is said once, loudly. A FAILED
+ * workspace still checking in (a gate failure) is left to heal by heartbeat.
+ */
+describe('automatic recovery of FAILED PLATFORM workspaces', () => {
+  let database: { url: string; drop: () => Promise<void> };
+  let a: Awaited<ReturnType<typeof makeServices>>;
+  let b: Awaited<ReturnType<typeof makeServices>>;
+  const fake = new FakeProvider('fake');
+  const env = { TRELLIS_AUTO_RECOVERY_ATTEMPTS: '2', TRELLIS_AUTO_RECOVERY_BACKOFF_MS: '60000', TRELLIS_HEARTBEAT_STALE_MS: '30000' };
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    [a, b] = await Promise.all([makeServices(database.url, [fake], env), makeServices(database.url, [fake], env)]);
+  });
+  afterAll(async () => {
+    await a?.close();
+    await b?.close();
+    await database?.drop();
+  });
+
+  const seed = async (opts: { kind?: WorkspaceKind; provider?: string; heartbeatSecondsAgo?: number } = {}) => {
+    const orgId = newId('Org');
+    const id = newId('Workspace');
+    await a.db.prisma.org.create({ data: { id: orgId, name: orgId, slug: orgId.replace('_', '-') } });
+    await a.db.prisma.workspace.create({
+      data: {
+        id, orgId, name: 'concierge', kind: opts.kind ?? 'PLATFORM', provider: opts.provider ?? 'fake', status: 'FAILED', model: 'claude',
+        lastSampleError: 'provisioning failed', instanceId: `fake-old-${id}`,
+        lastHeartbeatAt: opts.heartbeatSecondsAgo === undefined ? null : new Date(Date.now() - opts.heartbeatSecondsAgo * 1000),
+      },
+    });
+    return id;
+  };
+  const row = (id: string) => a.db.prisma.workspace.findUniqueOrThrow({ where: { id } });
+  /** The restart's provision failed again: operation and workspace FAILED, as failProvision leaves them. */
+  const failAgain = async (id: string) => {
+    await a.db.prisma.operation.updateMany({ where: { workspaceId: id, status: { in: ['QUEUED', 'RUNNING'] } }, data: { status: 'FAILED' } });
+    await a.db.prisma.workspace.update({ where: { id }, data: { status: 'FAILED' } });
+  };
+  const backdate = (id: string, seconds: number) => a.db.prisma.$executeRaw`
+    UPDATE "Workspace" SET "autoRecoveryAt" = now() - make_interval(secs => ${seconds}::float8) WHERE id = ${id}`;
+
+  it('restarts with a doubling backoff, then gives up loudly at the cap, once', async () => {
+    const id = await seed();
+    // two replicas' cycles at once: one restart
+    const first = await Promise.all([recoverFailedPlatforms(a), recoverFailedPlatforms(b)]);
+    expect(first.reduce((n, f) => n + f.flipped, 0)).toBe(1);
+    expect(await row(id)).toMatchObject({ status: 'PROVISIONING', autoRecoveryAttempts: 1 });
+    expect(await a.db.prisma.operation.count({ where: { workspaceId: id, kind: 'RESTART' } })).toBe(1);
+    const scheduled = await a.db.prisma.activity.findFirst({ where: { workspaceId: id, type: 'RESTART_SCHEDULED' } });
+    expect(scheduled!.data).toMatchObject({ reason: 'AUTO_RECOVERY' });
+
+    await failAgain(id);
+    expect((await recoverFailedPlatforms(a)).flipped).toBe(0); // inside the backoff
+    await backdate(id, 61);
+    expect((await recoverFailedPlatforms(a)).flipped).toBe(1);
+    expect(await row(id)).toMatchObject({ status: 'PROVISIONING', autoRecoveryAttempts: 2 });
+
+    await failAgain(id);
+    await backdate(id, 61); // the backoff doubled: 120 s now
+    expect((await recoverFailedPlatforms(a)).processed).toBe(0);
+    await backdate(id, 121);
+    await Promise.all([recoverFailedPlatforms(a), recoverFailedPlatforms(b)]);
+    expect(await row(id)).toMatchObject({ status: 'FAILED', autoRecoveryAttempts: 2 });
+    expect((await row(id)).autoRecoveryExhaustedAt).not.toBeNull();
+    const gaveUp = await a.db.prisma.activity.findMany({ where: { workspaceId: id, type: 'OPERATION_FAILED' } });
+    expect(gaveUp).toHaveLength(1);
+    expect(gaveUp[0]!.data).toMatchObject({ reason: 'AUTO_RECOVERY_EXHAUSTED', attempts: 2 });
+    expect(await a.db.prisma.operation.count({ where: { workspaceId: id, kind: 'RESTART' } })).toBe(2);
+
+    // healthy again: the attempts start over
+    await a.db.prisma.workspace.update({ where: { id }, data: { status: 'ONLINE' } });
+    await recoverFailedPlatforms(a);
+    expect(await row(id)).toMatchObject({ autoRecoveryAttempts: 0, autoRecoveryExhaustedAt: null });
+  });
+
+  it('leaves alone a FAILED workspace whose runtime still checks in (a gate failure), a STANDARD one and an external one', async () => {
+    const gateFailed = await seed({ heartbeatSecondsAgo: 1 });
+    const standard = await seed({ kind: 'STANDARD' });
+    const external = await seed({ provider: 'external' });
+    await recoverFailedPlatforms(a);
+    for (const id of [gateFailed, standard, external]) {
+      expect(await row(id)).toMatchObject({ status: 'FAILED', autoRecoveryAttempts: 0 });
+      expect(await a.db.prisma.operation.count({ where: { workspaceId: id } })).toBe(0);
+    }
+  });
+});
