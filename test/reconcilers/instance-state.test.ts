@@ -184,8 +184,8 @@ describe('instance-state reconciler: cycle deadline', () => {
 
   beforeAll(async () => {
     database = await createTestDatabase();
-    // deadline = 75% of 400 ms = 300 ms; each provider answer takes 100 ms
-    svc = await makeServices(database.url, [slow], { TRELLIS_RECONCILE_INTERVAL_MS: '400' });
+    // deadline = 75% of 1000 ms = 750 ms; each provider answer takes 200 ms
+    svc = await makeServices(database.url, [slow], { TRELLIS_RECONCILE_INTERVAL_MS: '1000' });
   });
   afterAll(async () => {
     await svc?.close();
@@ -200,7 +200,7 @@ describe('instance-state reconciler: cycle deadline', () => {
       ids.push(ws.workspaceId);
     }
     ids.sort();
-    slow.isRunningDelayMs = 100;
+    slow.isRunningDelayMs = 200;
     const asked = () => slow.isRunningCalls.flat().map((i) => i.replace('slow-old-', ''));
 
     const first = await runCycle(svc, INSTANCE_STATE, () => reconcileInstances(svc, { batchSize: 2 }));
