@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { MANAGEMENT_MCP_SERVER, readPluginSettings } from './settings.ts';
+import { MANAGEMENT_MCP_SERVER, readPluginSettings, writePluginSettings } from './settings.ts';
 
 /**
  * The bundled workspace runtime (what the `local` provider starts; also `npm run runtime`).
@@ -10,6 +10,8 @@ import { MANAGEMENT_MCP_SERVER, readPluginSettings } from './settings.ts';
  * `error` (its text → heartbeat error).
  */
 const env = process.env;
+// Before the token is read below (top-level await): the Secrets Manager client, made on first use.
+let secretsManager: Promise<{ sm: import('@aws-sdk/client-secrets-manager').SecretsManagerClient; Get: typeof import('@aws-sdk/client-secrets-manager').GetSecretValueCommand }> | undefined;
 const apiUrl = required('TRELLIS_API_URL');
 // The token comes in the environment (the `local` provider), or, on EC2, from Secrets Manager by
 // name (user data carries only TRELLIS_TOKEN_SECRET_ID, never the token itself).
@@ -18,6 +20,8 @@ const instanceId = env.TRELLIS_INSTANCE_ID || undefined;
 const intervalMs = Number(env.TRELLIS_HEARTBEAT_INTERVAL_MS || 15_000);
 const workspaceDir = path.resolve(env.TRELLIS_WORKSPACE_DIR || process.cwd());
 const model = env.TRELLIS_MODEL ?? '';
+// On EC2, where Trellis cannot write this box's files, declared plugins are delivered to this secret.
+const pluginsSecretId = env.TRELLIS_PLUGINS_SECRET_ID || undefined;
 const RUNTIME_VERSION = '0.1.0';
 
 let stopping = false;
@@ -29,14 +33,21 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   });
 }
 
+async function readSecret(secretId: string): Promise<string> {
+  secretsManager ??= import('@aws-sdk/client-secrets-manager').then(({ SecretsManagerClient, GetSecretValueCommand }) => ({
+    sm: new SecretsManagerClient({ ...(env.AWS_REGION ? { region: env.AWS_REGION } : {}), ...(env.TRELLIS_AWS_ENDPOINT ? { endpoint: env.TRELLIS_AWS_ENDPOINT } : {}) }),
+    Get: GetSecretValueCommand,
+  }));
+  const { sm, Get } = await secretsManager;
+  const out = await sm.send(new Get({ SecretId: secretId }));
+  if (!out.SecretString) throw new Error('the secret has no string value');
+  return out.SecretString;
+}
+
 async function tokenFromSecretsManager(secretId: string): Promise<string> {
-  const { SecretsManagerClient, GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
-  const sm = new SecretsManagerClient({ ...(env.AWS_REGION ? { region: env.AWS_REGION } : {}), ...(env.TRELLIS_AWS_ENDPOINT ? { endpoint: env.TRELLIS_AWS_ENDPOINT } : {}) });
   for (let attempt = 1; ; attempt++) {
     try {
-      const out = await sm.send(new GetSecretValueCommand({ SecretId: secretId }));
-      if (out.SecretString) return out.SecretString;
-      throw new Error('the secret has no string value');
+      return await readSecret(secretId);
     } catch (err) {
       if (attempt >= 10) {
         process.stderr.write(`cannot read the workspace token from Secrets Manager (${secretId}): ${(err as Error).name}\n`);
@@ -62,8 +73,27 @@ function log(level: 'info' | 'warn' | 'error', msg: string, extra: Record<string
 
 type Sample = { mcpServerPresent: boolean; loadedMcpTools: string[]; activeTurn: boolean; error: string | undefined };
 
+/**
+ * Settings lacking the management MCP server, and a plugins secret to read them from: fetch the
+ * declared plugins and write them into the settings file (the plugin reconcile's delivery on EC2).
+ */
+async function fetchDeliveredPlugins(): Promise<void> {
+  if (!pluginsSecretId) return;
+  try {
+    const plugins = JSON.parse(await readSecret(pluginsSecretId)) as { name: string; source: string }[];
+    await writePluginSettings(workspaceDir, plugins);
+    log('info', 'declared plugins fetched from Secrets Manager', { plugins: plugins.map((p) => p.name) });
+  } catch (err) {
+    log('warn', 'could not fetch the declared plugins', { error: (err as Error).name || (err as Error).message });
+  }
+}
+
 async function sample(): Promise<Sample> {
-  const settings = await readPluginSettings(workspaceDir);
+  let settings = await readPluginSettings(workspaceDir);
+  if (pluginsSecretId && !settings?.mcpServers[MANAGEMENT_MCP_SERVER]) {
+    await fetchDeliveredPlugins();
+    settings = await readPluginSettings(workspaceDir);
+  }
   const servers = Object.keys(settings?.mcpServers ?? {});
   const activeTurn = await fs.access(path.join(workspaceDir, '.trellis', 'active-turn')).then(() => true, () => false);
   const error = await fs.readFile(path.join(workspaceDir, '.trellis', 'error'), 'utf8').then((t) => t.trim() || undefined, () => undefined);

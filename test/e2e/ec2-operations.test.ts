@@ -118,6 +118,42 @@ describe('operations on the ec2 provider, end to end (real server, real SDK, loc
     }
   });
 
+  it('seed 000 on ec2: a concierge booted without its plugin settings goes FAILED, the reconcile delivers through Secrets Manager, and the runtime climbs back ONLINE', async () => {
+    const { createWorkspace } = await org.admin.ok(CREATE, { input: { name: 'ec2-concierge', kind: 'PLATFORM', provider: 'ec2', model: 'claude', declaredPlugins: [{ name: 'github', source: 'npm:@acme/github-mcp' }] } });
+    const id = createWorkspace.id;
+    const inst = await pollUntil('the instance', () => instancesOf(id)[0], 30_000, 50);
+    const exported = Object.fromEntries([...Buffer.from(inst.userData!, 'base64').toString('utf8').matchAll(/^export (\w+)='([^']*)'$/gm)].map((m) => [m[1]!, m[2]!]));
+    expect(exported.TRELLIS_PLUGINS_SECRET_ID).toBe(`trellis/workspaces/${id}/plugins`);
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-ec2-runtime-')); // no settings file: the bootstrap lost it
+    const runtime = spawn(process.execPath, ['--import', 'tsx', 'src/runtime/main.ts'], {
+      cwd: path.resolve(import.meta.dirname, '..', '..'),
+      stdio: 'ignore',
+      env: {
+        PATH: process.env.PATH, ...exported, TRELLIS_INSTANCE_ID: inst.id, TRELLIS_WORKSPACE_DIR: dir, TRELLIS_HEARTBEAT_INTERVAL_MS: '200',
+        AWS_REGION: 'us-east-1', TRELLIS_AWS_ENDPOINT: aws.url, AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'test-secret', AWS_EC2_METADATA_DISABLED: 'true',
+      },
+    });
+    const exited = new Promise((r) => runtime.once('exit', r));
+    const prisma = server.trellis.services.db.prisma;
+    const moves = async () => (await prisma.activity.findMany({ where: { workspaceId: id, type: 'STATUS_CHANGED' }, orderBy: { id: 'asc' } })).map((a) => `${a.fromStatus}→${a.toStatus}`);
+    try {
+      await pollUntil('it to fail the MCP gate and then climb back ONLINE', async () => ((await moves()).at(-1) === 'FAILED→ONLINE' ? true : undefined), 45_000, 100);
+      expect(await moves()).toEqual(['PROVISIONING→FAILED', 'FAILED→ONLINE']);
+      const fired = await prisma.activity.findMany({ where: { workspaceId: id, type: 'PLUGIN_RECONCILE_FIRED' } });
+      expect(fired).toHaveLength(1);
+      expect(fired[0]!.data).toMatchObject({ provider: 'ec2', delivery: 'QUEUED' });
+      const secret = aws.secrets.get(`trellis/workspaces/${id}/plugins`)!;
+      expect(JSON.parse(secret.versions.get(secret.current)!)).toEqual([{ name: 'github', source: 'npm:@acme/github-mcp' }]);
+      const settings = JSON.parse(await fs.readFile(path.join(dir, '.trellis', 'settings.json'), 'utf8')) as { mcpServers: Record<string, unknown> };
+      expect(Object.keys(settings.mcpServers).sort()).toEqual(['github', 'trellis']);
+      expect((await workspace(id))).toMatchObject({ status: 'ONLINE', instanceId: inst.id });
+    } finally {
+      runtime.kill('SIGKILL');
+      await exited;
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('stop: STOPPED at once and the instance terminated; not from PROVISIONING; delete removes the workspace and revokes its tokens', async () => {
     const { createWorkspace } = await org.admin.ok(CREATE, { input: { name: 'stoppable', provider: 'ec2' } });
     const id = createWorkspace.id;

@@ -1,7 +1,7 @@
 import { DescribeInstancesCommand, EC2Client, RunInstancesCommand, TerminateInstancesCommand, type Instance } from '@aws-sdk/client-ec2';
 import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Logger } from '../../shared/logger.ts';
-import type { Provider, ProvisionRequest, ProvisionResult } from '../provider.ts';
+import type { PluginDelivery, Provider, ProvisionRequest, ProvisionResult } from '../provider.ts';
 import { AwsProviderError, classifyAwsError } from './errors.ts';
 
 export type Ec2ProviderOptions = {
@@ -29,6 +29,9 @@ const RUNNING_STATES = new Set(['pending', 'running']);
 
 /** Name of the Secrets Manager secret holding a workspace runtime's token. */
 export const runtimeTokenSecretName = (workspaceId: string) => `trellis/workspaces/${workspaceId}/runtime-token`;
+
+/** Name of the Secrets Manager secret the runtime reads its declared plugins from when its settings lack them. */
+export const runtimePluginsSecretName = (workspaceId: string) => `trellis/workspaces/${workspaceId}/plugins`;
 
 /**
  * Workspaces on AWS EC2 through @aws-sdk/client-ec2. Idempotent: RunInstances carries
@@ -72,16 +75,7 @@ export class Ec2Provider implements Provider {
     const token = await req.workspaceToken();
     // Every attempt writes a new version (a retried attempt minted a new token); the SDK's own
     // retries of one write reuse its auto-generated ClientRequestToken.
-    try {
-      await sm.send(new CreateSecretCommand({ Name: secretName, SecretString: token, Tags: this.tags(req) }));
-    } catch (err) {
-      if ((err as { name?: string }).name !== 'ResourceExistsException') this.fail(err, 'store the runtime token in Secrets Manager');
-      try {
-        await sm.send(new PutSecretValueCommand({ SecretId: secretName, SecretString: token }));
-      } catch (err2) {
-        this.fail(err2, 'store the runtime token in Secrets Manager');
-      }
-    }
+    await this.putSecret(sm, secretName, token, this.tags(req), 'store the runtime token in Secrets Manager');
 
     const userData = [
       '#!/bin/sh',
@@ -89,6 +83,7 @@ export class Ec2Provider implements Provider {
       `export TRELLIS_API_URL='${this.opts.apiUrl()}'`,
       `export TRELLIS_WORKSPACE_ID='${req.workspace.id}'`,
       `export TRELLIS_TOKEN_SECRET_ID='${secretName}'`,
+      `export TRELLIS_PLUGINS_SECRET_ID='${runtimePluginsSecretName(req.workspace.id)}'`,
       `export TRELLIS_HEARTBEAT_INTERVAL_MS='${this.opts.heartbeatIntervalMs}'`,
       `export TRELLIS_MODEL='${(req.model ?? '').replaceAll("'", '')}'`,
       `export TRELLIS_PLUGINS='${Buffer.from(JSON.stringify(req.plugins)).toString('base64')}'`,
@@ -113,6 +108,31 @@ export class Ec2Provider implements Provider {
     } catch (err) {
       this.fail(err, 'launch an instance');
     }
+  }
+
+  private async putSecret(sm: SecretsManagerClient, name: string, value: string, tags: { Key: string; Value: string }[], what: string): Promise<void> {
+    try {
+      await sm.send(new CreateSecretCommand({ Name: name, SecretString: value, Tags: tags }));
+    } catch (err) {
+      if ((err as { name?: string }).name !== 'ResourceExistsException') this.fail(err, what);
+      try {
+        await sm.send(new PutSecretValueCommand({ SecretId: name, SecretString: value }));
+      } catch (err2) {
+        this.fail(err2, what);
+      }
+    }
+  }
+
+  /**
+   * Plugin delivery through the same path as the runtime token: the declared plugins go to the
+   * workspace's plugins secret, which the bundled runtime (TRELLIS_PLUGINS_SECRET_ID in its user
+   * data) reads and writes into its settings file whenever its settings lack the management MCP
+   * server. Trellis cannot see the file on the box; the next heartbeat tells whether it worked.
+   */
+  async deliverPlugins(req: PluginDelivery): Promise<void> {
+    const { sm } = this.clients();
+    await this.putSecret(sm, runtimePluginsSecretName(req.workspaceId), JSON.stringify(req.plugins), [{ Key: 'trellis:workspace', Value: req.workspaceId }], 'store the declared plugins in Secrets Manager');
+    this.opts.log.info({ workspaceId: req.workspaceId, instanceId: req.instanceId, plugins: req.plugins.map((p) => p.name) }, 'declared plugins delivered to Secrets Manager for the ec2 runtime');
   }
 
   private tags(req: ProvisionRequest) {
