@@ -4,6 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalProvider } from '../../src/providers/local/local-provider.ts';
+import { ProviderError } from '../../src/providers/provider.ts';
+import { readPluginSettings } from '../../src/runtime/settings.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 
 describe('local provider idempotency', () => {
@@ -35,5 +37,24 @@ describe('local provider idempotency', () => {
     expect(minted).toBe(0); // nothing new was started
     expect(provider.pidOf(instanceId)).toBe(orphan.pid);
     expect((await provider.isRunning([instanceId])).get(instanceId)).toBe(true);
+  });
+
+  it('answers only for its own instances, and delivers plugins only into an instance folder of its own', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-local-'));
+    cleanups.push(() => fs.rm(dir, { recursive: true, force: true }));
+    const provider = new LocalProvider({ instancesDir: dir, apiUrl: () => 'http://127.0.0.1:9/graphql', heartbeatIntervalMs: 1000, log: createLogger('silent') });
+    const dead = 'lcl_00000000000000000000000000000001'; // its folder exists, its runtime does not
+    await fs.mkdir(provider.workspaceDir(dead), { recursive: true });
+    const answer = await provider.isRunning([dead, 'lcl_00000000000000000000000000000002', 'i-0abc', '../x']);
+    expect([...answer]).toEqual([[dead, false]]); // the others are unknown, never "not running"
+
+    const plugins = [{ name: 'github', source: 'npm:@acme/github-mcp' }];
+    await provider.deliverPlugins({ workspaceId: 'ws_x', instanceId: dead, plugins });
+    expect(Object.keys((await readPluginSettings(provider.workspaceDir(dead)))!.mcpServers).sort()).toEqual(['github', 'trellis']);
+    // an instance id a runtime reported about itself never becomes a path of its choosing
+    for (const instanceId of ['../../escape', 'lcl_00000000000000000000000000000002']) {
+      await expect(provider.deliverPlugins({ workspaceId: 'ws_x', instanceId, plugins })).rejects.toBeInstanceOf(ProviderError);
+    }
+    expect(await fs.readdir(dir)).toEqual([dead]);
   });
 });
