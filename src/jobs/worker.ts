@@ -8,6 +8,8 @@ import { sweepStuckOperations } from '../reconcilers/stuck-operations.ts';
 import { heartbeatWorkerPool, registerWorkerPool, releaseDeadWorkerPools, unregisterWorkerPool } from './worker-pools.ts';
 import { workerLogger } from './worker-logger.ts';
 import { failUnregistered } from '../reconcilers/register-deadline.ts';
+import { runSecretRestart, SECRET_RESTART_TASK } from '../secrets/restarts.ts';
+import { removeStoredValue, SECRET_STORE_DELETE_TASK } from '../secrets/service.ts';
 
 export type Worker = { poolId: string; stop: () => Promise<void> };
 
@@ -34,7 +36,11 @@ export async function startWorker(svc: Services, opts: { concurrency?: number; p
     logger: workerLogger(svc.log),
     parsedCronItems: [],
     events,
-    taskList: { [RUN_OPERATION_TASK]: runOperationTask },
+    taskList: {
+      [RUN_OPERATION_TASK]: runOperationTask,
+      [SECRET_RESTART_TASK]: async (payload) => runSecretRestart(svc, (payload as { workspaceId: string }).workspaceId),
+      [SECRET_STORE_DELETE_TASK]: async (payload) => removeStoredValue(svc, payload as Parameters<typeof removeStoredValue>[1]),
+    },
   });
   runner.events.on('job:success', ({ job }) => svc.metrics.jobs.inc({ task: job.task_identifier, outcome: 'success' }));
   runner.events.on('job:error', ({ job }) => svc.metrics.jobs.inc({ task: job.task_identifier, outcome: 'error' }));

@@ -11,6 +11,7 @@ import { RUNTIME_TOKEN_LABEL } from '../operations/tokens.ts';
 import { longText, parseInput, text } from '../shared/validate.ts';
 import { applyTransition } from '../workspaces/transition.ts';
 import { failedGate, GATE_MESSAGES } from './gates.ts';
+import { releaseDeferredRestart } from '../secrets/restarts.ts';
 
 export type RegistryResult = { workspace: Workspace; accepted: boolean; reason: string | null; restartPending: boolean };
 
@@ -136,8 +137,10 @@ async function checkInWithTransition(ctx: Ctx, actor: WorkspaceActor, c: CheckIn
       return { workspace: current, accepted: false, reason: `WORKSPACE_${ws.status}`, restartPending: current.restartPending };
     }
     if (outcome.kind === 'lost') throw new Error('workspace row changed under its lock'); // cannot happen: we hold the row
+    // A deferred restart (CONTRACT §7) runs once the runtime reports its turn is over.
+    const released = !gate && c.activeTurn === false && ws.restartPending ? await releaseDeferredRestart(tx, ws) : [];
     const current = await tx.workspace.findUniqueOrThrow({ where: { id: ws.id } });
-    if (outcome.kind === 'changed') await appendActivity(tx, [outcome.activity]);
+    await appendActivity(tx, [...(outcome.kind === 'changed' ? [outcome.activity] : []), ...released]);
     // A gate failure is fail-closed: the runtime is told it was not accepted, and why.
     return { workspace: current, accepted: !gate, reason: gate ?? null, restartPending: current.restartPending };
   });

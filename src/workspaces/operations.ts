@@ -23,6 +23,25 @@ export async function restartWorkspace(ctx: Ctx, workspaceId: string): Promise<O
   return retryLostRace(async () => claimRestart(ctx, await loadWorkspace(ctx, workspaceId, 'workspace:restart')));
 }
 
+/**
+ * A restart Trellis asks for itself (a debounced or released secret restart): the same claim as
+ * restartWorkspace, with no actor, re-reading the row when a concurrent change wins the race.
+ */
+export async function restartAsSystem(svc: Services, ws: Workspace): Promise<Operation> {
+  const ctx: Ctx = { ...svc, actor: undefined };
+  let current = ws;
+  return retryLostRace(async () => {
+    if (current.deletedAt || current.status === 'STOPPED' || current.status === 'PROVISIONING') {
+      throw new AppError('CONFLICT', `a ${current.status}${current.deletedAt ? ' deleted' : ''} workspace is not restarted for a secret change`);
+    }
+    const op = await claimRestart(ctx, current).catch(async (err: unknown) => {
+      if (err instanceof LostRace) current = (await svc.db.prisma.workspace.findUnique({ where: { id: ws.id } })) ?? current;
+      throw err;
+    });
+    return op;
+  });
+}
+
 async function claimRestart(ctx: Ctx, ws: Workspace): Promise<Operation> {
   const now = ctx.clock.now();
   const opId = newId('Operation');
@@ -30,7 +49,7 @@ async function claimRestart(ctx: Ctx, ws: Workspace): Promise<Operation> {
     const outcome = await applyTransition(tx, {
       workspaceId: ws.id, orgId: ws.orgId, from: ws.status, event: 'PROVISION', reason: 'RESTART',
       actorKind: ctx.actor?.kind, actorId: ctx.actor ? actorId(ctx.actor) : null,
-      set: { claimId: opId, lastSampleError: null }, guard: { deletedAt: null }, now,
+      set: { claimId: opId, lastSampleError: null, restartPending: false }, guard: { deletedAt: null }, now,
     });
     if (outcome.kind === 'refused') throw new AppError('CONFLICT', `a ${ws.status} workspace cannot be restarted now; an operation is already in flight`);
     if (outcome.kind !== 'changed') throw new LostRace();
