@@ -61,6 +61,7 @@ export default async function setup(project: TestProject) {
     // Everything every server and process of the run logged: no secret value may be in it.
     const leaks = findLeakedSecrets(logDir);
     if (leaks.length > 0) {
+      process.exitCode = 1;
       throw new Error(`secret values (marker ${SECRET_MARKER}) were logged — ${leaks.map((l) => `${path.join(logDir, l.file)} lines ${l.lines.join(',')}`).join('; ')}`);
     }
     await fs.rm(logDir, { recursive: true, force: true });
