@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProviderError } from '../../src/providers/provider.ts';
 import { graphql } from '../generated/gql.js';
-import { FakeProvider } from '../support/fake-provider.ts';
+import pg from 'pg';
+import { FakeProvider, Gate } from '../support/fake-provider.ts';
 import { createOrgWithUsers, heartbeat, type OrgFixture } from '../support/fixtures.ts';
 import { testSecretValue } from '../support/log-capture.ts';
-import { pollUntil } from '../support/process.ts';
+import { pollUntil, waitFor } from '../support/process.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import {
   createRunningWorkspace, DELETE_SECRET, pendingRestartJobs, restartOps, RUNTIME_SECRETS, SECRETS, SET_SECRET, settledRestarts, WORKSPACE_STATE,
@@ -95,6 +96,58 @@ describe('secrets and restarts (real server, local store)', () => {
     expect(ops).toHaveLength(1);
     expect(await prisma().activity.count({ where: { workspaceId: concierge.id, type: 'RESTART_SCHEDULED', data: { path: ['reason'], equals: 'DEFERRED_RESTART_RELEASED' } } })).toBe(1);
     expect((await org.admin.ok(WORKSPACE_STATE, { id: concierge.id })).workspace?.restartPending).toBe(false);
+  });
+
+  it('heartbeats with no active turn queued behind a lock on the row all take the slow path: exactly one releases the restart', async () => {
+    const concierge = await createRunningWorkspace(server, org, { provider: 'fake', name: 'concierge-locked', kind: 'PLATFORM' });
+    await heartbeat(concierge, { activeTurn: true, model: 'm1' });
+    await concierge.client.ok(SET_SECRET, { input: { scope: 'WORKSPACE', workspaceId: concierge.id, key: 'LOCKED', value: testSecretValue() } });
+    const holder = new pg.Client({ connectionString: server.databaseUrl });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT id FROM "Workspace" WHERE id = $1 FOR NO KEY UPDATE', [concierge.id]);
+      const beats = Array.from({ length: 5 }, () => heartbeat(concierge, { activeTurn: false, model: 'm1' }));
+      // every one of them is now waiting for the row inside its own slow-path transaction
+      await waitFor(async () => {
+        // (not on the holder's connection: inside a transaction pg_stat_activity is a snapshot)
+        const [r] = await prisma().$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FOR NO KEY UPDATE%'`;
+        return Number(r!.n) >= 5;
+      }, 10_000, 'five heartbeats waiting on the row lock');
+      await holder.query('COMMIT');
+      // each is answered; one that comes after the released restart has claimed the row is told so
+      for (const b of await Promise.all(beats)) expect(b.accepted || b.reason === 'WORKSPACE_PROVISIONING', JSON.stringify(b)).toBe(true);
+    } finally {
+      await holder.end();
+    }
+    expect(await settledRestarts(server, concierge.id)).toHaveLength(1);
+    expect(await prisma().activity.count({ where: { workspaceId: concierge.id, type: 'RESTART_SCHEDULED', data: { path: ['reason'], equals: 'DEFERRED_RESTART_RELEASED' } } })).toBe(1);
+  });
+
+  it('a debounced restart due while an operation is in flight waits behind it in the workspace queue, then adds no second operation and no error', async () => {
+    const ws = await createRunningWorkspace(server, org, { provider: 'fake', name: 'in-flight' });
+    const r = await org.admin.ok(SET_SECRET, { input: { scope: 'WORKSPACE', workspaceId: ws.id, key: 'IN_FLIGHT', value: testSecretValue() } });
+    expect(r.setSecret.restarts[0]!.outcome).toBe('SCHEDULED');
+    fake.provisionGate = new Gate();
+    try {
+      const { restartWorkspace } = await org.member.ok(graphql(`mutation SecManualRestart($id: ID!) { restartWorkspace(workspaceId: $id) { id } }`), { id: ws.id });
+      await waitFor(() => fake.provisions.includes(restartWorkspace.id), 10_000, 'the manual restart to be provisioning');
+      // the debounced job is due, but the queue is busy with the operation's job
+      await waitFor(async () => {
+        const [job] = await prisma().$queryRaw<{ due: boolean }[]>`SELECT run_at <= now() AS due FROM graphile_worker.jobs WHERE key = ${`secret-restart:${ws.id}`}`;
+        return job?.due === true;
+      }, 10_000, 'the debounced restart to be due');
+      expect(await pendingRestartJobs(server, ws.id)).toBe(1);
+      expect(await restartOps(server, ws.id)).toHaveLength(1);
+    } finally {
+      fake.provisionGate.release();
+      fake.provisionGate = undefined;
+    }
+    const ops = await settledRestarts(server, ws.id);
+    expect(ops).toHaveLength(1); // the manual one only: its fresh runtime reads the new value
+    const [failed] = await prisma().$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM graphile_worker.jobs WHERE last_error IS NOT NULL`;
+    expect(Number(failed!.n)).toBe(0);
+    expect(server.logs.join('')).toMatch(new RegExp(`"workspaceId":"${ws.id}".*secret restart not needed`));
   });
 
   it('an admin writing a PLATFORM workspace’s secret defers too (PLATFORM_WORKSPACE); restartWorkspace clears the flag', async () => {
