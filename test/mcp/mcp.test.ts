@@ -77,10 +77,10 @@ describe('npm run mcp: the SDK client over stdio against a real server', () => {
       env: { ...getDefaultEnvironment(), TRELLIS_API_URL: server.url, TRELLIS_WORKSPACE_TOKEN: concierge.token },
       stderr: 'pipe',
     });
-    const log = openLogFile('mcp');
+    const toFile = openLogFile('mcp');
     transport.stderr?.on('data', (d: Buffer) => {
       stderr += d.toString();
-      log.write(d);
+      toFile(d);
     });
     client = new Client({ name: 'trellis-test', version: '0.0.0' });
     await client.connect(transport);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, readdirSync, readFileSync, type WriteStream } from 'node:fs';
+import { openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { inject } from 'vitest';
 
@@ -15,11 +15,18 @@ export function testSecretValue(label = 'v'): string {
   return `${SECRET_MARKER}-${label}-${randomBytes(6).toString('hex')}`;
 }
 
-/** A new file in this run's log directory for one server or process (append-only). */
-export function openLogFile(kind: string): WriteStream {
-  const file = path.join(inject('logDir'), `${kind}-${process.pid}-${randomBytes(4).toString('hex')}.log`);
-  return createWriteStream(file, { flags: 'a' });
+/**
+ * A new file in this run's log directory for one server or process. Writes are synchronous and
+ * the file is never closed (the process exit closes it), so a line logged during or after a
+ * shutdown is still captured, and nothing is lost in a buffer.
+ */
+export function openLogFile(kind: string): (chunk: string | Uint8Array) => void {
+  const fd = openSync(path.join(logDir(), `${kind}-${process.pid}-${randomBytes(4).toString('hex')}.log`), 'a');
+  return (chunk) => void (typeof chunk === 'string' ? writeSync(fd, chunk) : writeSync(fd, chunk));
 }
+
+/** Child processes of a test (not vitest workers) get the directory in TRELLIS_TEST_LOG_DIR. */
+export const logDir = () => process.env.TRELLIS_TEST_LOG_DIR ?? inject('logDir');
 
 /** The files under `dir` holding the marker, with how many lines each: what leaked, and where. */
 export function findLeakedSecrets(dir: string): { file: string; lines: number[] }[] {

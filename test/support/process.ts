@@ -58,12 +58,11 @@ export async function spawnTrellis(opts: { port: number; env: Record<string, str
   live.add(pid);
   const stdout: string[] = [];
   let stderr = '';
-  const logFile = openLogFile('process');
+  const toFile = openLogFile('process');
   child.stderr!.on('data', (d: Buffer) => {
     stderr += d.toString();
-    logFile.write(d);
+    toFile(d);
   });
-  child.once('exit', () => logFile.end());
   const exited = new Promise<Exit>((resolve) => child.once('exit', (code, signal) => {
     live.delete(pid);
     resolve({ code, signal });
@@ -75,7 +74,7 @@ export async function spawnTrellis(opts: { port: number; env: Record<string, str
     const lines = createInterface({ input: child.stdout! });
     lines.on('line', (line) => {
       stdout.push(line);
-      logFile.write(`${line}\n`);
+      toFile(`${line}\n`);
       if (opts.until === undefined ? line === readyLine : line.includes(opts.until)) resolve();
     });
     void exited.then((e) => reject(new Error(`Trellis exited before it printed ${JSON.stringify(opts.until ?? readyLine)} (${JSON.stringify(e)})\nstdout:\n${stdout.join('\n')}\nstderr:\n${stderr}`)));

@@ -45,13 +45,13 @@ export async function startTestServer(opts: { env?: Record<string, string>; data
     ...opts.env,
   });
   const logs: string[] = [];
-  const file = openLogFile('server');
-  const sink = new Writable({ write(chunk, _enc, cb) { logs.push(String(chunk)); file.write(chunk, cb); } });
+  const toFile = openLogFile('server');
+  const sink = new Writable({ write(chunk: Buffer, _enc, cb) { logs.push(String(chunk)); toFile(chunk); cb(); } });
   const log = createLogger(config.logLevel, sink);
   const extra = opts.providers ?? [];
   const trellis = await startTrellis(config, {
     log,
-    print: (line) => { logs.push(line); file.write(`${line}\n`); },
+    print: (line) => { logs.push(line); toFile(`${line}\n`); },
     providers: extra.length ? (defaults) => new ProviderRegistry([...defaults.list(), ...extra]) : undefined,
   });
   const client = (token?: string) => new GraphQLClient(trellis.url, token);
@@ -66,7 +66,6 @@ export async function startTestServer(opts: { env?: Record<string, string>; data
     client,
     stop: async () => {
       await trellis.stop();
-      await new Promise<void>((resolve) => file.end(resolve));
       killLocalRuntimes(dataDir);
       await database?.drop();
       if (!opts.dataDir) await fs.rm(dataDir, { recursive: true, force: true });

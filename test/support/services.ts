@@ -22,14 +22,13 @@ export async function makeServices(databaseUrl: string, providers: Provider[], e
   const config = loadConfig({ DATABASE_URL: databaseUrl, DATA_DIR: dataDir, LOG_LEVEL: 'debug', TRELLIS_PROVISION_ATTEMPTS: '2', ...env });
   const db: Db = connectDb(databaseUrl, { max: 25 });
   // Logged to the run's log directory (not the console), where the secret-leak check reads it.
-  const logFile = openLogFile('services');
-  const log = createLogger(config.logLevel, logFile);
+  const toFile = openLogFile('services');
+  const log = createLogger(config.logLevel, { write: (line: string) => toFile(line) });
   const services = buildServices({ config, db, log, events: new EventBus(db, log), providers: new ProviderRegistry(providers) });
   return {
     ...services,
     close: async () => {
       await db.close();
-      await new Promise<void>((resolve) => logFile.end(resolve));
       await fs.rm(dataDir, { recursive: true, force: true });
     },
   };
