@@ -7,6 +7,11 @@ import { KEYRING_FILE, LocalSecretStore } from '../../src/secrets/stores/local.t
 import { SecretStoreError, type SecretRef } from '../../src/secrets/stores/store.ts';
 import { startFakeAws, type FakeAws } from '../support/aws-fake.ts';
 import { testSecretValue } from '../support/log-capture.ts';
+import { createTestDatabase } from '../support/db.ts';
+import { snapshotDatabase } from '../support/db-snapshot.ts';
+import { createExternalWorkspace, createOrgWithUsers } from '../support/fixtures.ts';
+import { startTestServer } from '../support/server.ts';
+import { RUNTIME_SECRETS, SET_SECRET } from './support.ts';
 
 /** The two value stores on their own: the local AES-256-GCM store, and Secrets Manager through the real SDK. */
 
@@ -119,5 +124,43 @@ describe('aws store (Secrets Manager through the real SDK, local AWS-compatible 
     const err = await store.write(r, testSecretValue()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SecretStoreError);
     expect(err).toMatchObject({ retryable: true, message: expect.stringMatching(/Secrets Manager could not store secret THROTTLED \(ServiceUnavailable\)/) });
+  });
+});
+
+describe('a local store failure on a real server', () => {
+  it('an unreadable key file refuses the write with nothing changed; once the key is back, the previous value is in force', async () => {
+    const database = await createTestDatabase();
+    const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-keyfail-'));
+    const server = await startTestServer({ databaseUrl: database.url, dataDir });
+    try {
+      const org = await createOrgWithUsers(server);
+      const ws = await createExternalWorkspace(server, org, { name: 'keyfail' });
+      const before = testSecretValue('before');
+      await org.admin.ok(SET_SECRET, { input: { scope: 'WORKSPACE', workspaceId: ws.id, key: 'LOCAL', value: before } });
+
+      // the next process start finds the key file damaged
+      await server.trellis.stop();
+      const keyFile = path.join(dataDir, KEYRING_FILE);
+      const good = await fs.readFile(keyFile);
+      await fs.writeFile(keyFile, '{"current":"key_x","keys":{}}');
+      const second = await startTestServer({ databaseUrl: database.url, dataDir });
+      try {
+        const admin = second.client(org.admin.token);
+        const snapshot = await snapshotDatabase(second.trellis.services.db.prisma);
+        const r = await admin.request(SET_SECRET, { input: { scope: 'WORKSPACE', workspaceId: ws.id, key: 'LOCAL', value: testSecretValue('after') } });
+        expect(r.errors?.[0]?.extensions?.code).toBe('PROVIDER_UNAVAILABLE');
+        expect(r.errors?.[0]?.message).toMatch(/secret-keys\.json is malformed.*the previous value stays in force/);
+        expect(await snapshotDatabase(second.trellis.services.db.prisma)).toEqual(snapshot);
+        expect((await second.client(ws.token).request(RUNTIME_SECRETS)).errors?.[0]?.extensions?.code).toBe('PROVIDER_UNAVAILABLE');
+
+        await fs.writeFile(keyFile, good);
+        expect((await second.client(ws.token).ok(RUNTIME_SECRETS)).runtimeSecrets).toEqual([{ key: 'LOCAL', value: before, version: 1 }]);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await database.drop();
+      await fs.rm(dataDir, { recursive: true, force: true });
+    }
   });
 });
