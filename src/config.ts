@@ -106,6 +106,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration: ${problems}`);
   }
   const e = parsed.data;
+  if (e.TRELLIS_SECRET_STORE === 'aws' && !e.AWS_REGION) throw new ConfigError('invalid configuration: TRELLIS_SECRET_STORE=aws needs AWS_REGION (and TRELLIS_AWS_ENDPOINT for a compatible server)');
   const heartbeatStaleMs = e.TRELLIS_HEARTBEAT_STALE_MS ?? 3 * e.TRELLIS_HEARTBEAT_INTERVAL_MS;
   return {
     port: e.PORT,

@@ -9,6 +9,7 @@ import type { Logger } from '../shared/logger.ts';
 import type { Loaders } from '../graphql/loaders.ts';
 import type { Metrics } from '../server/metrics.ts';
 import type { RateLimits } from '../shared/rate-limit.ts';
+import type { SecretStores } from '../secrets/stores/index.ts';
 
 export type Clock = { now: () => Date };
 export const systemClock: Clock = { now: () => new Date() };
@@ -24,6 +25,7 @@ export type Services = {
   auth: Authenticator;
   heartbeats: HeartbeatBatcher;
   rateLimits: RateLimits;
+  secrets: SecretStores;
   metrics: Metrics;
   /** What /readyz reports besides the database. */
   health: { workerRunning: boolean; draining: boolean };

@@ -8,9 +8,10 @@ import { Metrics } from '../server/metrics.ts';
 import { RateLimits } from '../shared/rate-limit.ts';
 import type { Logger } from '../shared/logger.ts';
 import { systemClock, type Services } from './context.ts';
+import { buildSecretStores, type SecretStores } from '../secrets/stores/index.ts';
 
 /** The services of one process, over its database, event bus and providers. */
-export function buildServices(parts: { config: Config; db: Db; log: Logger; events: EventBus; providers: ProviderRegistry }): Services {
+export function buildServices(parts: { config: Config; db: Db; log: Logger; events: EventBus; providers: ProviderRegistry; secrets?: SecretStores }): Services {
   const { config, db, events } = parts;
   const metrics = new Metrics({ subscribers: () => events.subscriberCount });
   const rateLimits = new RateLimits(
@@ -19,6 +20,7 @@ export function buildServices(parts: { config: Config; db: Db; log: Logger; even
   );
   return {
     ...parts,
+    secrets: parts.secrets ?? buildSecretStores(config),
     clock: systemClock,
     auth: new Authenticator(db),
     heartbeats: new HeartbeatBatcher(db.pool),

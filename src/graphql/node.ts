@@ -32,6 +32,10 @@ async function loadNode(ctx: GqlCtx, id: string): Promise<{ id: string } | null>
     }
     case 'Request':
       return getRequest(ctx, id);
+    case 'Secret': {
+      const secret = await ctx.db.prisma.secret.findUnique({ where: { id } });
+      return secret && canSeeOrg(actor, secret.orgId) ? secret : null;
+    }
     default:
       return null;
   }

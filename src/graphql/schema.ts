@@ -8,6 +8,7 @@ import '../activity/schema.ts';
 import '../registry/schema.ts';
 import '../events/schema.ts';
 import '../requests/schema.ts';
+import '../secrets/schema.ts';
 import './node.ts';
 
 let schema: GraphQLSchema | undefined;

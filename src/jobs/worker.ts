@@ -12,6 +12,8 @@ import { deliverDeclaredPlugins, PLUGIN_RECONCILE_TASK } from '../registry/plugi
 import { INSTANCE_STATE, reconcileInstances } from '../reconcilers/instance-state.ts';
 import { PLATFORM_RECOVERY, recoverFailedPlatforms } from '../reconcilers/platform-recovery.ts';
 import { startReconciler } from '../reconcilers/tick.ts';
+import { runSecretRestart, SECRET_RESTART_TASK } from '../secrets/restarts.ts';
+import { removeStoredValue, SECRET_STORE_DELETE_TASK } from '../secrets/service.ts';
 
 export type Worker = { poolId: string; stop: () => Promise<void> };
 
@@ -42,7 +44,12 @@ export async function startWorker(svc: Services, opts: { concurrency?: number; p
     logger: workerLogger(svc.log),
     parsedCronItems: [],
     events,
-    taskList: { [RUN_OPERATION_TASK]: runOperationTask, [PLUGIN_RECONCILE_TASK]: pluginReconcileTask },
+    taskList: {
+      [RUN_OPERATION_TASK]: runOperationTask,
+      [PLUGIN_RECONCILE_TASK]: pluginReconcileTask,
+      [SECRET_RESTART_TASK]: async (payload) => runSecretRestart(svc, (payload as { workspaceId: string }).workspaceId),
+      [SECRET_STORE_DELETE_TASK]: async (payload) => removeStoredValue(svc, payload as Parameters<typeof removeStoredValue>[1]),
+    },
   });
   runner.events.on('job:success', ({ job }) => svc.metrics.jobs.inc({ task: job.task_identifier, outcome: 'success' }));
   runner.events.on('job:error', ({ job }) => svc.metrics.jobs.inc({ task: job.task_identifier, outcome: 'error' }));

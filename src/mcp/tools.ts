@@ -75,6 +75,43 @@ async function createRequest(api: Api, kind: 'TASK' | 'APPROVAL', args: Record<s
     `${r.workspace ? ` for workspace ${r.workspace.name}` : ''}${r.expiresAt ? `, expires ${r.expiresAt}` : ''}. It is in the canvas ${tab} tab. ${next}` };
 }
 
+type SecretPayload = { restarts: RestartDecision[]; warnings: string[] };
+
+/** set_/delete_ secret tools of one scope: the answer names every restart decision and warning. */
+function secretTools(scope: 'WORKSPACE' | 'ORG'): Tool[] {
+  const ws = scope === 'WORKSPACE';
+  const where = ws ? 'one workspace' : 'your org (every workspace of the org reads it)';
+  const target: z.ZodRawShape = ws ? { workspaceId: id } : {};
+  const restartNote = 'The result says which workspaces restart, and which restarts were deferred and why; never use a secret write to demonstrate an approval (use create_approval).';
+  const outcome = (head: string, p: SecretPayload) => ({ text: [head, describeRestarts(p.restarts), ...p.warnings.map((w) => `Warning: ${w}`)].join('\n') });
+  return [
+    {
+      name: ws ? 'set_workspace_secret' : 'set_org_secret',
+      title: ws ? 'Set a workspace secret' : 'Set an org secret',
+      description: `Sets a secret of ${where}. ${restartNote}`,
+      inputSchema: { ...target, key: z.string().min(1).max(200), value: z.string().max(65_536), runtimeConsumed: z.boolean().optional() },
+      run: async (api, args) => {
+        const { setSecret: p } = await api.request<{ setSecret: SecretPayload & { secret: { key: string; version: number } } }>('setSecret',
+          'mutation McpSetSecret($input: SetSecretInput!) { setSecret(input: $input) { secret { key version } restarts { workspace { id name } outcome reason } warnings } }',
+          { input: { scope, workspaceId: args.workspaceId, key: args.key, value: args.value, runtimeConsumed: args.runtimeConsumed } });
+        return outcome(`Secret ${p.secret.key} set (${scope === 'ORG' ? 'org-wide, ' : ''}version ${p.secret.version}).`, p);
+      },
+    },
+    {
+      name: ws ? 'delete_workspace_secret' : 'delete_org_secret',
+      title: ws ? 'Delete a workspace secret' : 'Delete an org secret',
+      description: `Deletes a secret of ${where}. ${restartNote}`,
+      inputSchema: { ...target, key: z.string().min(1).max(200) },
+      run: async (api, args) => {
+        const { deleteSecret: p } = await api.request<{ deleteSecret: SecretPayload & { deletedSecretId: string } }>('deleteSecret',
+          'mutation McpDeleteSecret($input: DeleteSecretInput!) { deleteSecret(input: $input) { deletedSecretId restarts { workspace { id name } outcome reason } warnings } }',
+          { input: { scope, workspaceId: args.workspaceId, key: args.key } });
+        return outcome(`Secret ${String(args.key)} deleted${scope === 'ORG' ? ' (org-wide)' : ''}.`, p);
+      },
+    },
+  ];
+}
+
 export const TOOLS: Tool[] = [
   {
     name: 'list_workspaces',
@@ -141,30 +178,8 @@ export const TOOLS: Tool[] = [
       return { text: `Restart of ${String(args.workspaceId)} requested: operation ${op.id} is ${op.status}.` };
     },
   },
-  {
-    name: 'set_workspace_secret',
-    title: 'Set a workspace secret',
-    description: 'Sets a secret of one workspace. The result says which workspaces restart, and which restarts were deferred and why.',
-    inputSchema: { workspaceId: id, key: z.string().min(1).max(200), value: z.string().max(65_536), runtimeConsumed: z.boolean().optional() },
-    run: async (api, args) => {
-      const { setSecret: p } = await api.request<{ setSecret: { secret: { key: string; version: number }; restarts: RestartDecision[]; warnings: string[] } }>('setSecret',
-        'mutation McpSetSecret($input: SetSecretInput!) { setSecret(input: $input) { secret { key version } restarts { workspace { id name } outcome reason } warnings } }',
-        { input: { scope: 'WORKSPACE', workspaceId: args.workspaceId, key: args.key, value: args.value, runtimeConsumed: args.runtimeConsumed } });
-      return { text: [`Secret ${p.secret.key} set (version ${p.secret.version}).`, describeRestarts(p.restarts), ...p.warnings.map((w) => `Warning: ${w}`)].join('\n') };
-    },
-  },
-  {
-    name: 'delete_workspace_secret',
-    title: 'Delete a workspace secret',
-    description: 'Deletes a secret of one workspace. The result says which workspaces restart, and which restarts were deferred and why.',
-    inputSchema: { workspaceId: id, key: z.string().min(1).max(200) },
-    run: async (api, args) => {
-      const { deleteSecret: p } = await api.request<{ deleteSecret: { deletedSecretId: string; restarts: RestartDecision[]; warnings: string[] } }>('deleteSecret',
-        'mutation McpDeleteSecret($input: DeleteSecretInput!) { deleteSecret(input: $input) { deletedSecretId restarts { workspace { id name } outcome reason } warnings } }',
-        { input: { scope: 'WORKSPACE', workspaceId: args.workspaceId, key: args.key } });
-      return { text: [`Secret ${String(args.key)} deleted.`, describeRestarts(p.restarts), ...p.warnings.map((w) => `Warning: ${w}`)].join('\n') };
-    },
-  },
+  ...secretTools('WORKSPACE'),
+  ...secretTools('ORG'),
 ];
 
 /** Runs a tool; a Trellis error or an operation the server lacks becomes a plain error result. */

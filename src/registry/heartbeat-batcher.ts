@@ -36,6 +36,8 @@ WITH v AS (
    WHERE w.id = ANY($4::text[]) -- lets the planner use the primary key (it cannot see into the jsonb)
      AND w.status::text = ANY(CASE WHEN v.error IS NULL THEN $2::text[] ELSE $3::text[] END)
      AND w."deletedAt" IS NULL
+     -- a deferred restart waits for a heartbeat with no active turn: the slow path releases it
+     AND NOT (w."restartPending" AND NOT v.active_turn)
      AND EXISTS (SELECT 1 FROM "WorkspaceToken" t WHERE t.id = v.token_id AND t."workspaceId" = w.id AND t."revokedAt" IS NULL)
      -- a PLATFORM workspace failing a gate (CONTRACT §5) needs the slow path's fail-closed transition
      AND (w.kind = 'STANDARD' OR (v.mcp AND COALESCE(CASE WHEN v.model_given THEN NULLIF(v.model, '') ELSE w."model" END, '') <> ''))

@@ -12,6 +12,7 @@ import { longText, parseInput, text } from '../shared/validate.ts';
 import { applyTransition } from '../workspaces/transition.ts';
 import { failedGate, GATE_MESSAGES } from './gates.ts';
 import { firePluginRecovery } from './plugin-recovery.ts';
+import { releaseDeferredRestart } from '../secrets/restarts.ts';
 
 export type RegistryResult = { workspace: Workspace; accepted: boolean; reason: string | null; restartPending: boolean };
 
@@ -142,6 +143,8 @@ async function checkInWithTransition(ctx: Ctx, actor: WorkspaceActor, c: CheckIn
       const fired = await firePluginRecovery(tx, ctx, ws);
       if (fired) entries.push(fired);
     }
+    // A deferred restart (CONTRACT §7) runs once the runtime reports its turn is over.
+    if (!gate && c.activeTurn === false && ws.restartPending) entries.push(...await releaseDeferredRestart(tx, ws));
     const current = await tx.workspace.findUniqueOrThrow({ where: { id: ws.id } });
     await appendActivity(tx, entries);
     // A gate failure is fail-closed: the runtime is told it was not accepted, and why.

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graphql } from '../generated/gql.js';
 import { createExternalWorkspace, createOrgWithUsers, register, type OrgFixture, type WorkspaceFixture } from '../support/fixtures.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
+import { snapshotDatabase } from '../support/db-snapshot.ts';
 
 /**
  * CONTRACT §4: malformed input gets a coded error (never a 5xx, never INTERNAL, no stack, no SQL)
@@ -60,22 +61,7 @@ describe('bad input: coded errors and no writes (real server)', () => {
 
   const prisma = () => server.trellis.services.db.prisma;
 
-  /** Every application table: its row count and a hash of all its rows. */
-  async function snapshot(): Promise<Record<string, string>> {
-    const tables = await prisma().$queryRaw<{ name: string }[]>`
-      SELECT table_name AS name FROM information_schema.tables
-       WHERE table_schema = 'public' AND table_type = 'BASE TABLE'
-         -- bookkeeping that changes on its own: migrations, and the job workers' liveness heartbeats
-         AND table_name NOT IN ('_prisma_migrations', 'WorkerProcess') ORDER BY 1`;
-    const out: Record<string, string> = {};
-    for (const { name } of tables) {
-      const [row] = await prisma().$queryRawUnsafe<{ n: bigint; h: string | null }[]>(
-        `SELECT count(*) AS n, md5(string_agg(t::text, '|' ORDER BY t::text)) AS h FROM "${name}" t`,
-      );
-      out[name] = `${row!.n}:${row!.h}`;
-    }
-    return out;
-  }
+  const snapshot = () => snapshotDatabase(prisma());
 
   /** Waits until the provisioning work the setup queued is done and the tables stop changing. */
   async function quiesce() {

@@ -29,6 +29,8 @@ const MUTATIONS = {
   heartbeat: 'mutation FuzzHeartbeat($input: HeartbeatInput!) { heartbeat(input: $input) { accepted } }',
   createRequest: 'mutation FuzzCreateRequest($input: CreateRequestInput!) { createRequest(input: $input) { id } }',
   resolveRequest: 'mutation FuzzResolveRequest($input: ResolveRequestInput!) { resolveRequest(input: $input) { id } }',
+  setSecret: 'mutation FuzzSetSecret($input: SetSecretInput!) { setSecret(input: $input) { secret { id } } }',
+  deleteSecret: 'mutation FuzzDeleteSecret($input: DeleteSecretInput!) { deleteSecret(input: $input) { deletedSecretId } }',
 };
 
 describe('fuzzing the mutations’ inputs (fast-check)', () => {
@@ -61,6 +63,14 @@ describe('fuzzing the mutations’ inputs (fast-check)', () => {
       workspaceId: maybe(nasty), expiresAt: maybe(fc.oneof(nasty, fc.date({ noInvalidDate: true }).map((d) => d.toISOString()))),
     })),
     resolveRequest: fc.oneof(anything, fc.record({ requestId: maybe(nasty), decision: maybe(fc.constantFrom('APPROVE', 'REJECT', 'COMPLETE', 'CANCEL', 'MAYBE')), note: maybe(nasty) })),
+    setSecret: fc.oneof(anything, fc.record({
+      scope: maybe(fc.constantFrom('ORG', 'WORKSPACE', 'GLOBAL')), workspaceId: maybe(nasty), orgId: maybe(nasty),
+      key: maybe(fc.oneof(nasty, fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,140}$/))), value: maybe(nasty), runtimeConsumed: maybe(fc.boolean()),
+    })),
+    deleteSecret: fc.oneof(anything, fc.record({
+      scope: maybe(fc.constantFrom('ORG', 'WORKSPACE', 'GLOBAL')), workspaceId: maybe(nasty), orgId: maybe(nasty),
+      key: maybe(fc.oneof(nasty, fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,140}$/))),
+    })),
     heartbeat: fc.oneof(anything, fc.record({ mcpServerPresent: maybe(fc.boolean()), activeTurn: maybe(fc.boolean()), model: maybe(nasty), error: maybe(nasty), loadedMcpTools: maybe(fc.array(nasty, { maxLength: 600 })) })),
   };
 

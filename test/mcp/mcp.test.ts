@@ -6,11 +6,13 @@ import type { Api } from '../../src/mcp/api.ts';
 import { createMcpServer } from '../../src/mcp/server.ts';
 import { checkTools, describeRestarts, runTool, TOOLS } from '../../src/mcp/tools.ts';
 import { graphql } from '../generated/gql.js';
-import { PENDING_CONTRACT } from '../schema/contract-pending.ts';
-import { createExternalWorkspace, createOrgWithUsers, type OrgFixture, type WorkspaceFixture } from '../support/fixtures.ts';
+import { createExternalWorkspace, createOrgWithUsers, heartbeat, type OrgFixture, type WorkspaceFixture } from '../support/fixtures.ts';
+import { FakeProvider } from '../support/fake-provider.ts';
+import { openLogFile, SECRET_MARKER, testSecretValue } from '../support/log-capture.ts';
+import { createRunningWorkspace, RUNTIME_SECRETS, settledRestarts } from '../secrets/support.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
-const TOOL_NAMES = ['list_workspaces', 'get_workspace', 'create_task', 'create_approval', 'restart_workspace', 'set_workspace_secret', 'delete_workspace_secret'];
+const TOOL_NAMES = ['list_workspaces', 'get_workspace', 'create_task', 'create_approval', 'restart_workspace', 'set_workspace_secret', 'delete_workspace_secret', 'set_org_secret', 'delete_org_secret'];
 
 describe('MCP tool registration (checked by the build, never fatal in production)', () => {
   it('the tool list has no duplicate or malformed names', () => {
@@ -63,9 +65,10 @@ describe('npm run mcp: the SDK client over stdio against a real server', () => {
   let stderr = '';
 
   beforeAll(async () => {
-    server = await startTestServer();
+    server = await startTestServer({ providers: [new FakeProvider('fake')], env: { TRELLIS_RESTART_DEBOUNCE_MS: '200', TRELLIS_HEARTBEAT_STALE_MS: '3600000' } });
     org = await createOrgWithUsers(server);
-    concierge = await createExternalWorkspace(server, org, { name: 'concierge', kind: 'PLATFORM', model: 'm1' });
+    // a concierge Trellis runs (and would restart), so its own secret writes meet the restart policy
+    concierge = await createRunningWorkspace(server, org, { provider: 'fake', name: 'concierge', kind: 'PLATFORM' });
     builder = await createExternalWorkspace(server, org, { name: 'builder' });
     const transport = new StdioClientTransport({
       command: process.execPath,
@@ -74,7 +77,11 @@ describe('npm run mcp: the SDK client over stdio against a real server', () => {
       env: { ...getDefaultEnvironment(), TRELLIS_API_URL: server.url, TRELLIS_WORKSPACE_TOKEN: concierge.token },
       stderr: 'pipe',
     });
-    transport.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    const toFile = openLogFile('mcp');
+    transport.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      toFile(d);
+    });
     client = new Client({ name: 'trellis-test', version: '0.0.0' });
     await client.connect(transport);
   });
@@ -135,21 +142,41 @@ describe('npm run mcp: the SDK client over stdio against a real server', () => {
     expect(bad.text).toMatch(/create_approval failed \(BAD_USER_INPUT\): expiresAt must be in the future/);
   });
 
-  it('restart_workspace, set_workspace_secret and delete_workspace_secret say plainly whether this server has them', async () => {
-    const activityBefore = await server.trellis.services.db.prisma.activity.count();
-    const cases: [string, Record<string, unknown>, string][] = [
-      ['restart_workspace', { workspaceId: builder.id }, 'Mutation.restartWorkspace'],
-      ['set_workspace_secret', { workspaceId: builder.id, key: 'K', value: 'v' }, 'Mutation.setSecret'],
-      ['delete_workspace_secret', { workspaceId: builder.id, key: 'K' }, 'Mutation.deleteSecret'],
-    ];
-    for (const [tool, args, field] of cases) {
-      const r = await call(tool, args);
-      if (PENDING_CONTRACT.includes(field)) {
-        expect(r).toEqual({ isError: true, text: expect.stringMatching(new RegExp(`^${tool} is not available on this Trellis server yet .*Nothing was changed\\.$`)) });
-      } else {
-        expect(r.text).not.toMatch(/not available/);
-      }
-    }
-    if (PENDING_CONTRACT.includes('Mutation.setSecret')) expect(await server.trellis.services.db.prisma.activity.count()).toBe(activityBefore);
+  it('set_workspace_secret on its own workspace: written, the restart DEFERRED (SELF_WRITE) in plain words; the value never echoed', async () => {
+    await heartbeat(concierge, { activeTurn: true, model: 'm1' });
+    const value = testSecretValue('mcp');
+    const r = await call('set_workspace_secret', { workspaceId: concierge.id, key: 'MCP_KEY', value });
+    expect(r.isError).toBe(false);
+    expect(r.text).toContain('Secret MCP_KEY set (version 1).');
+    expect(r.text).toContain(`Restart of concierge (${concierge.id}) DEFERRED (SELF_WRITE): you changed a secret of your own workspace; restarting now would kill your current turn`);
+    expect(r.text).toMatch(/runs when the workspace reports no active turn, or when someone calls restart_workspace\. Finish your reply first\./);
+    expect(r.text).toMatch(/Warning: Your own workspace concierge .* NOT restarted/);
+    expect(r.text).not.toContain(SECRET_MARKER);
+    expect((await concierge.client.ok(RUNTIME_SECRETS)).runtimeSecrets).toEqual([{ key: 'MCP_KEY', value, version: 1 }]);
+    expect((await call('get_workspace', { workspaceId: concierge.id })).text).toMatch(/ONLINE, platform\/concierge.*restart pending/);
+
+    // a sibling Trellis does not run: written, no restart needed
+    const other = await call('set_workspace_secret', { workspaceId: builder.id, key: 'OTHER', value: testSecretValue() });
+    expect(other.text).toContain(`No restart of builder (${builder.id}) (NOT_RUNNING): it is not running.`);
+
+    const del = await call('delete_workspace_secret', { workspaceId: concierge.id, key: 'MCP_KEY' });
+    expect(del).toMatchObject({ isError: false, text: expect.stringContaining(`Secret MCP_KEY deleted.\nRestart of concierge (${concierge.id}) DEFERRED (SELF_WRITE)`) });
+    const org_ = await call('set_org_secret', { key: 'ORG_WIDE', value: testSecretValue(), runtimeConsumed: false });
+    expect(org_.text).toContain('Secret ORG_WIDE set (org-wide, version 1).');
+    expect(org_.text).toContain(`No restart of concierge (${concierge.id}) (NOT_RUNTIME_CONSUMED)`);
+    expect((await call('delete_org_secret', { key: 'ORG_WIDE' })).text).toMatch(/^Secret ORG_WIDE deleted \(org-wide\)\./);
+
+    const bad = await call('set_workspace_secret', { workspaceId: concierge.id, key: 'TRELLIS_TOKEN', value: testSecretValue() });
+    expect(bad).toMatchObject({ isError: true, text: expect.stringMatching(/^set_workspace_secret failed \(BAD_USER_INPUT\): invalid input: key: the TRELLIS_ prefix is reserved/) });
+    expect(bad.text).not.toContain(SECRET_MARKER);
+
+    // the turn ends: the deferred restart runs, once
+    await heartbeat(concierge, { activeTurn: false, model: 'm1' });
+    expect(await settledRestarts(server, concierge.id)).toHaveLength(1);
+  });
+
+  it('restart_workspace against the real server: a PROVISIONING workspace is refused in plain words', async () => {
+    const r = await call('restart_workspace', { workspaceId: builder.id });
+    expect(r).toEqual({ isError: true, text: expect.stringMatching(/^restart_workspace failed \(CONFLICT\): a PROVISIONING workspace cannot be restarted now/) });
   });
 });

@@ -10,6 +10,7 @@ import { rollbackSwitch, switchJob, switchProvider } from '../../src/workspaces/
 import { graphql } from '../generated/gql.js';
 import { createTestDatabase } from '../support/db.ts';
 import { FakeProvider } from '../support/fake-provider.ts';
+import { logDir } from '../support/log-capture.ts';
 import { pollUntil } from '../support/process.ts';
 import { asAdmin, makeServices, seedWorkspace } from '../support/services.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
@@ -179,7 +180,7 @@ describe('switchProvider (CONTRACT §6)', () => {
     const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'test/support/worker-child.ts'], {
       cwd: path.resolve(import.meta.dirname, '..', '..'),
       stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, DATABASE_URL: database.url, TRELLIS_WORKER_HEARTBEAT_MS: '200', LOG_LEVEL: 'debug' },
+      env: { ...process.env, DATABASE_URL: database.url, TRELLIS_WORKER_HEARTBEAT_MS: '200', LOG_LEVEL: 'debug', TRELLIS_TEST_LOG_DIR: logDir() },
     });
     const lines: string[] = [];
     const exited = new Promise((resolve) => child.once('exit', resolve));

@@ -59,4 +59,17 @@ describe('heartbeat fast path (real PostgreSQL, two connections)', () => {
     // another workspace's token does not authorise it either
     expect(await batcher.submit({ ...beat(ids[1]!), tokenId: tokenOf(ids[0]!) })).toBeUndefined();
   });
+
+  it('a row with a deferred restart takes the slow path on a heartbeat with no active turn (which releases it), and the fast path mid-turn', async () => {
+    const batcher = new HeartbeatBatcher(db.pool);
+    await db.prisma.workspace.update({ where: { id: ids[0]! }, data: { restartPending: true } });
+    try {
+      expect(await batcher.submit(beat(ids[0]!, { activeTurn: true }))).toMatchObject({ id: ids[0], restartPending: true, activeTurn: true });
+      expect(await batcher.submit(beat(ids[0]!, { activeTurn: false }))).toBeUndefined();
+      expect((await db.prisma.workspace.findUniqueOrThrow({ where: { id: ids[0]! } })).activeTurn).toBe(true); // not applied here
+    } finally {
+      await db.prisma.workspace.update({ where: { id: ids[0]! }, data: { restartPending: false } });
+    }
+    expect(await batcher.submit(beat(ids[0]!, { activeTurn: false }))).toMatchObject({ id: ids[0], activeTurn: false });
+  });
 });

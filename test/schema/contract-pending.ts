@@ -3,20 +3,4 @@
  * (`Secret`) or a field (`Mutation.setSecret`). The contract test fails if an entry here is
  * actually present (remove it in the change that implements it) or if anything else is missing.
  */
-export const PENDING_CONTRACT: string[] = [
-  // issue: secrets and the restart policy
-  'Secret',
-  'RuntimeSecret',
-  'RestartDecision',
-  'SetSecretPayload',
-  'DeleteSecretPayload',
-  'SetSecretInput',
-  'DeleteSecretInput',
-  'SecretScope',
-  'RestartOutcome',
-  'RestartReason',
-  'Query.secrets',
-  'Query.runtimeSecrets',
-  'Mutation.setSecret',
-  'Mutation.deleteSecret',
-];
+export const PENDING_CONTRACT: string[] = [];

@@ -6,8 +6,9 @@ import type { AddressInfo } from 'node:net';
  * A local AWS-compatible server for tests: the EC2 query-protocol actions Trellis uses
  * (RunInstances, DescribeInstances, TerminateInstances) with realistic states
  * (pending → running → shutting-down → terminated), ClientToken idempotency and the errors real
- * EC2 sends, plus the Secrets Manager JSON actions the ec2 provider needs (CreateSecret,
- * PutSecretValue, GetSecretValue). The real AWS SDK talks to it over HTTP (see
+ * EC2 sends, plus the Secrets Manager JSON actions of the ec2 provider and the secret store
+ * (CreateSecret, PutSecretValue, GetSecretValue by VersionId, DeleteSecret with its recovery
+ * window, RestoreSecret, DescribeSecret), including the "scheduled for deletion" refusals. The real AWS SDK talks to it over HTTP (see
  * ../../../shared/notes/aws-wire.md); faults are injectable per action.
  */
 export type FakeInstance = {
@@ -33,7 +34,9 @@ const STATE_CODES: Record<string, number> = { pending: 0, running: 16, 'shutting
 
 export class FakeAws {
   readonly instances = new Map<string, FakeInstance>();
-  readonly secrets = new Map<string, { arn: string; versions: Map<string, string>; current: string }>();
+  readonly secrets = new Map<string, FakeSecret>();
+  /** ForceDeleteWithoutRecovery is asynchronous: the name stays taken this long. */
+  forceDeletionLagMs = 2_000;
   readonly calls: Call[] = [];
   private faults = new Map<string, Fault[]>();
   private server: http.Server;
@@ -241,34 +244,93 @@ export class FakeAws {
       res.end(JSON.stringify(body));
     };
     const fail = (code: string, message: string) => send(400, { __type: code, message });
+    const notFound = () => fail('ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
+    const markedForDeletion = () => fail('InvalidRequestException', "You can't perform this operation on the secret because it was marked for deletion.");
     const name = String(input.Name ?? input.SecretId ?? '');
     const token = String(input.ClientRequestToken ?? randomBytes(16).toString('hex'));
-    const secret = this.secrets.get(name);
+    const now = Date.now();
+    let secret = this.secrets.get(name);
+    if (secret?.deletionDate !== undefined && secret.deletionDate <= now) {
+      this.secrets.delete(name); // the recovery window is over: gone for good
+      secret = undefined;
+    }
+    const stages = (s: FakeSecret, id: string) => (id === s.current ? ['AWSCURRENT'] : id === s.previous ? ['AWSPREVIOUS'] : []);
     switch (action) {
       case 'CreateSecret': {
+        if (secret?.deletedDate !== undefined) return fail('InvalidRequestException', "You can't create this secret because a secret with this name is already scheduled for deletion.");
         if (secret) {
           if (secret.versions.get(token) === input.SecretString) return send(200, { ARN: secret.arn, Name: name, VersionId: token });
           return fail('ResourceExistsException', `The operation failed because the secret ${name} already exists.`);
         }
         const arn = `arn:aws:secretsmanager:us-east-1:123456789012:secret:${name}-${randomBytes(3).toString('hex')}`;
-        this.secrets.set(name, { arn, versions: new Map([[token, String(input.SecretString)]]), current: token });
+        this.secrets.set(name, { arn, versions: new Map([[token, String(input.SecretString)]]), current: token, previous: undefined, deletedDate: undefined, deletionDate: undefined });
         return send(200, { ARN: arn, Name: name, VersionId: token });
       }
       case 'PutSecretValue': {
-        if (!secret) return fail('ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
-        secret.versions.set(token, String(input.SecretString));
+        if (!secret) return notFound();
+        if (secret.deletedDate !== undefined) return markedForDeletion();
+        const value = String(input.SecretString);
+        const existing = secret.versions.get(token);
+        if (existing !== undefined) {
+          if (existing === value) return send(200, { ARN: secret.arn, Name: name, VersionId: token, VersionStages: stages(secret, token) });
+          return fail('ResourceExistsException', 'A version with this ClientRequestToken already exists with a different value.');
+        }
+        if (Buffer.byteLength(value) > 65_536) return fail('InvalidParameterException', 'The secret value is too large.');
+        secret.versions.set(token, value);
+        secret.previous = secret.current;
         secret.current = token;
         return send(200, { ARN: secret.arn, Name: name, VersionId: token, VersionStages: ['AWSCURRENT'] });
       }
       case 'GetSecretValue': {
-        if (!secret) return fail('ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
-        return send(200, { ARN: secret.arn, Name: name, VersionId: secret.current, SecretString: secret.versions.get(secret.current), VersionStages: ['AWSCURRENT'], CreatedDate: Math.floor(Date.now() / 1000) });
+        if (!secret) return notFound();
+        if (secret.deletedDate !== undefined) return markedForDeletion();
+        const id = input.VersionId === undefined ? secret.current : String(input.VersionId);
+        const value = secret.versions.get(id);
+        if (value === undefined) return fail('ResourceNotFoundException', `Secrets Manager can't find the specified secret value for VersionId: ${id}`);
+        return send(200, { ARN: secret.arn, Name: name, VersionId: id, SecretString: value, VersionStages: stages(secret, id), CreatedDate: Math.floor(now / 1000) });
+      }
+      case 'DeleteSecret': {
+        if (!secret) return notFound();
+        const force = input.ForceDeleteWithoutRecovery === true;
+        const days = input.RecoveryWindowInDays === undefined ? 30 : Number(input.RecoveryWindowInDays);
+        if (force && input.RecoveryWindowInDays !== undefined) return fail('InvalidParameterException', 'You can\'t use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.');
+        if (!force && (days < 7 || days > 30)) return fail('InvalidParameterException', 'RecoveryWindowInDays must be between 7 and 30.');
+        if (secret.deletedDate !== undefined) return fail('InvalidRequestException', "You can't perform this operation on the secret because it was already scheduled for deletion.");
+        secret.deletedDate = now;
+        secret.deletionDate = force ? now + this.forceDeletionLagMs : now + days * 86_400_000;
+        return send(200, { ARN: secret.arn, Name: name, DeletionDate: secret.deletionDate / 1000 });
+      }
+      case 'RestoreSecret': {
+        if (!secret) return notFound();
+        secret.deletedDate = undefined;
+        secret.deletionDate = undefined;
+        return send(200, { ARN: secret.arn, Name: name });
+      }
+      case 'DescribeSecret': {
+        if (!secret) return notFound();
+        const versionIdsToStages = Object.fromEntries([...secret.versions.keys()].map((id) => [id, stages(secret!, id)]));
+        return send(200, {
+          ARN: secret.arn, Name: name, VersionIdsToStages: versionIdsToStages,
+          ...(secret.deletedDate !== undefined ? { DeletedDate: secret.deletedDate / 1000 } : {}),
+        });
       }
       default:
         return fail('InvalidAction', `unsupported action ${action}`);
     }
   }
 }
+
+/** A Secrets Manager secret: its versions by VersionId, the staging labels, and a pending deletion. */
+export type FakeSecret = {
+  arn: string;
+  versions: Map<string, string>;
+  current: string;
+  previous: string | undefined;
+  /** Set while the secret is scheduled for deletion (DeleteSecret, until RestoreSecret). */
+  deletedDate: number | undefined;
+  /** When it is gone for good. */
+  deletionDate: number | undefined;
+};
 
 class Ec2Error extends Error {
   constructor(readonly status: number, readonly code: string, message: string) {

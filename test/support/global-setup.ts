@@ -6,6 +6,7 @@ import type { TestProject } from 'vitest/node';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../src/db/embedded-postgres.ts';
 import { migrate } from '../../src/db/migrate.ts';
 import { createLogger } from '../../src/shared/logger.ts';
+import { findLeakedSecrets, SECRET_MARKER } from './log-capture.ts';
 
 /**
  * One real PostgreSQL for the whole run: DATABASE_URL when set, else an embedded one. A template
@@ -17,6 +18,7 @@ declare module 'vitest' {
     adminUrl: string;
     templateDb: string;
     dbPrefix: string;
+    logDir: string;
   }
 }
 
@@ -47,6 +49,8 @@ export default async function setup(project: TestProject) {
   project.provide('adminUrl', adminUrl);
   project.provide('templateDb', templateDb);
   project.provide('dbPrefix', `trellis_t_${process.pid}_`);
+  const logDir = await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-test-logs-'));
+  project.provide('logDir', logDir);
 
   return async () => {
     const leftovers = await admin.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE 'trellis_t_${process.pid}_%' OR datname = $1`, [templateDb]);
@@ -54,5 +58,12 @@ export default async function setup(project: TestProject) {
     await admin.end();
     await embedded?.stop();
     if (tmp) await fs.rm(tmp, { recursive: true, force: true });
+    // Everything every server and process of the run logged: no secret value may be in it.
+    const leaks = findLeakedSecrets(logDir);
+    if (leaks.length > 0) {
+      process.exitCode = 1;
+      throw new Error(`secret values (marker ${SECRET_MARKER}) were logged — ${leaks.map((l) => `${path.join(logDir, l.file)} lines ${l.lines.join(',')}`).join('; ')}`);
+    }
+    await fs.rm(logDir, { recursive: true, force: true });
   };
 }

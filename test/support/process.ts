@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { killLocalRuntimes } from './server.ts';
+import { openLogFile } from './log-capture.ts';
 
 /**
  * The real entry point (`src/main.ts`) as a child process of its own process group, the way an
@@ -57,7 +58,11 @@ export async function spawnTrellis(opts: { port: number; env: Record<string, str
   live.add(pid);
   const stdout: string[] = [];
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const toFile = openLogFile('process');
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    toFile(d);
+  });
   const exited = new Promise<Exit>((resolve) => child.once('exit', (code, signal) => {
     live.delete(pid);
     resolve({ code, signal });
@@ -69,6 +74,7 @@ export async function spawnTrellis(opts: { port: number; env: Record<string, str
     const lines = createInterface({ input: child.stdout! });
     lines.on('line', (line) => {
       stdout.push(line);
+      toFile(`${line}\n`);
       if (opts.until === undefined ? line === readyLine : line.includes(opts.until)) resolve();
     });
     void exited.then((e) => reject(new Error(`Trellis exited before it printed ${JSON.stringify(opts.until ?? readyLine)} (${JSON.stringify(e)})\nstdout:\n${stdout.join('\n')}\nstderr:\n${stderr}`)));

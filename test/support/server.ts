@@ -11,6 +11,7 @@ import type { Provider } from '../../src/providers/provider.ts';
 import { ProviderRegistry } from '../../src/providers/registry.ts';
 import { createTestDatabase } from './db.ts';
 import { GraphQLClient } from './gql.ts';
+import { openLogFile } from './log-capture.ts';
 
 export type TestServer = {
   url: string;
@@ -44,12 +45,13 @@ export async function startTestServer(opts: { env?: Record<string, string>; data
     ...opts.env,
   });
   const logs: string[] = [];
-  const sink = new Writable({ write(chunk, _enc, cb) { logs.push(String(chunk)); cb(); } });
+  const toFile = openLogFile('server');
+  const sink = new Writable({ write(chunk: Buffer, _enc, cb) { logs.push(String(chunk)); toFile(chunk); cb(); } });
   const log = createLogger(config.logLevel, sink);
   const extra = opts.providers ?? [];
   const trellis = await startTrellis(config, {
     log,
-    print: (line) => logs.push(line),
+    print: (line) => { logs.push(line); toFile(`${line}\n`); },
     providers: extra.length ? (defaults) => new ProviderRegistry([...defaults.list(), ...extra]) : undefined,
   });
   const client = (token?: string) => new GraphQLClient(trellis.url, token);

@@ -9,6 +9,7 @@ import { EventBus } from '../../src/events/bus.ts';
 import type { Provider } from '../../src/providers/provider.ts';
 import { ProviderRegistry } from '../../src/providers/registry.ts';
 import { createLogger } from '../../src/shared/logger.ts';
+import { openLogFile } from './log-capture.ts';
 import { newId } from '../../src/shared/ids.ts';
 import type { WorkspaceStatus } from '../../src/generated/prisma/enums.ts';
 
@@ -18,9 +19,11 @@ import type { WorkspaceStatus } from '../../src/generated/prisma/enums.ts';
  */
 export async function makeServices(databaseUrl: string, providers: Provider[], env: Record<string, string> = {}): Promise<Services & { close: () => Promise<void> }> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-svc-'));
-  const config = loadConfig({ DATABASE_URL: databaseUrl, DATA_DIR: dataDir, LOG_LEVEL: 'silent', TRELLIS_PROVISION_ATTEMPTS: '2', ...env });
+  const config = loadConfig({ DATABASE_URL: databaseUrl, DATA_DIR: dataDir, LOG_LEVEL: 'debug', TRELLIS_PROVISION_ATTEMPTS: '2', ...env });
   const db: Db = connectDb(databaseUrl, { max: 25 });
-  const log = createLogger(config.logLevel);
+  // Logged to the run's log directory (not the console), where the secret-leak check reads it.
+  const toFile = openLogFile('services');
+  const log = createLogger(config.logLevel, { write: (line: string) => toFile(line) });
   const services = buildServices({ config, db, log, events: new EventBus(db, log), providers: new ProviderRegistry(providers) });
   return {
     ...services,
