@@ -3,6 +3,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../support/db.ts';
+import { logDir } from '../support/log-capture.ts';
 import { pollUntil } from '../support/process.ts';
 import { makeServices, seedWorkspace } from '../support/services.ts';
 
@@ -21,7 +22,7 @@ describe('reconcilers across two worker processes', () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/reconciler-child.ts'], {
       cwd: path.resolve(import.meta.dirname, '..', '..'),
       stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, DATABASE_URL: database.url, TRELLIS_RECONCILE_INTERVAL_MS: '200' },
+      env: { ...process.env, DATABASE_URL: database.url, TRELLIS_RECONCILE_INTERVAL_MS: '200', TRELLIS_TEST_LOG_DIR: logDir() },
     });
     const exited = new Promise((resolve) => child.once('exit', resolve));
     children.push({ child, exited });

@@ -17,13 +17,23 @@ import type { WorkspaceStatus } from '../../src/generated/prisma/enums.ts';
  * The services of one Trellis process on its own connection pool, without HTTP: what the jobs and
  * the services run on. Two of these on one database are two processes' worth of connections.
  */
-export async function makeServices(databaseUrl: string, providers: Provider[], env: Record<string, string> = {}): Promise<Services & { close: () => Promise<void> }> {
+export async function makeServices(
+  databaseUrl: string,
+  providers: Provider[],
+  env: Record<string, string> = {},
+  opts: { alsoLogTo?: (line: string) => void } = {},
+): Promise<Services & { close: () => Promise<void> }> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-svc-'));
   const config = loadConfig({ DATABASE_URL: databaseUrl, DATA_DIR: dataDir, LOG_LEVEL: 'debug', TRELLIS_PROVISION_ATTEMPTS: '2', ...env });
   const db: Db = connectDb(databaseUrl, { max: 25 });
   // Logged to the run's log directory (not the console), where the secret-leak check reads it.
   const toFile = openLogFile('services');
-  const log = createLogger(config.logLevel, { write: (line: string) => toFile(line) });
+  const log = createLogger(config.logLevel, {
+    write: (line: string) => {
+      toFile(line);
+      opts.alsoLogTo?.(line);
+    },
+  });
   const services = buildServices({ config, db, log, events: new EventBus(db, log), providers: new ProviderRegistry(providers) });
   return {
     ...services,
