@@ -7,7 +7,9 @@ import { MANAGEMENT_MCP_SERVER, readPluginSettings, writePluginSettings } from '
  * It registers, then heartbeats every TRELLIS_HEARTBEAT_INTERVAL_MS, and keeps retrying while
  * the API is away. Files in `<workspace>/.trellis/` let an operator (or a test) steer what it
  * reports: `settings.json` (plugins → mcpServerPresent), `active-turn` (present → activeTurn),
- * `error` (its text → heartbeat error).
+ * `error` (its text → heartbeat error). After registering it loads its runtime secrets once (a
+ * changed secret reaches it through a restart) and records which keys and versions it holds in
+ * `loaded-secrets.json` — never the values.
  */
 const env = process.env;
 // Before the token is read below (top-level await): the Secrets Manager client, made on first use.
@@ -104,14 +106,14 @@ type Registry = { accepted: boolean; reason: string | null; restartPending: bool
 
 class FatalError extends Error {}
 
-async function call(query: string, input: unknown): Promise<Registry> {
+async function call<T = Registry>(query: string, input?: unknown): Promise<T> {
   const res = await fetch(apiUrl, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query, variables: { input } }),
+    body: JSON.stringify({ query, variables: input === undefined ? {} : { input } }),
     signal: AbortSignal.timeout(10_000),
   });
-  const body = (await res.json()) as { data?: Record<string, Registry>; errors?: { message: string; extensions?: { code?: string } }[] };
+  const body = (await res.json()) as { data?: Record<string, T>; errors?: { message: string; extensions?: { code?: string } }[] };
   const err = body.errors?.[0];
   if (err) {
     if (err.extensions?.code === 'UNAUTHENTICATED') throw new FatalError(`token rejected: ${err.message}`);
@@ -123,6 +125,32 @@ async function call(query: string, input: unknown): Promise<Registry> {
 const RESULT = 'accepted reason restartPending workspace { status }';
 const REGISTER = `mutation Register($input: RegisterInput!) { registerWorkspace(input: $input) { ${RESULT} } }`;
 const HEARTBEAT = `mutation Heartbeat($input: HeartbeatInput!) { heartbeat(input: $input) { ${RESULT} } }`;
+const RUNTIME_SECRETS = 'query RuntimeSecrets { runtimeSecrets { key value version } }';
+
+/** The secrets the agent runs with: loaded once after registering (a change arrives by restart). */
+let runtimeSecrets = new Map<string, { value: string; version: number }>();
+
+async function loadSecrets(): Promise<void> {
+  let delay = 250;
+  while (!stopping) {
+    try {
+      const secrets = await call<{ key: string; value: string; version: number }[]>(RUNTIME_SECRETS);
+      runtimeSecrets = new Map(secrets.map((s) => [s.key, { value: s.value, version: s.version }]));
+      const versions = secrets.map(({ key, version }) => ({ key, version }));
+      const file = path.join(workspaceDir, '.trellis', 'loaded-secrets.json');
+      await fs.mkdir(path.dirname(file), { recursive: true });
+      await fs.writeFile(`${file}.tmp`, JSON.stringify(versions));
+      await fs.rename(`${file}.tmp`, file);
+      log('info', 'runtime secrets loaded', { secrets: versions });
+      return;
+    } catch (err) {
+      if (err instanceof FatalError) throw err;
+      log('warn', 'loading runtime secrets failed; retrying', { error: (err as Error).message, retryInMs: delay });
+      await sleep(delay);
+      delay = Math.min(delay * 2, intervalMs);
+    }
+  }
+}
 
 async function register(): Promise<void> {
   let delay = 250;
@@ -165,6 +193,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 try {
   await register();
+  await loadSecrets();
+  log('info', 'agent environment ready', { secrets: runtimeSecrets.size });
   await heartbeatLoop();
 } catch (err) {
   log('error', 'runtime stopping', { error: (err as Error).message });
