@@ -210,9 +210,11 @@ export async function closedLoop(opts: {
   ok?: (status: number, body: string) => boolean;
   /** Stop after this many requests (or at the deadline, whichever comes first). */
   maxRequests?: number;
+  /** Keep-alive connections to reuse across loops (else a fresh agent, destroyed at the end). */
+  agent?: http.Agent;
 }) {
   const target = new URL(opts.url);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: opts.concurrency });
+  const agent = opts.agent ?? new http.Agent({ keepAlive: true, maxSockets: opts.concurrency });
   const latencies: number[] = [];
   let errors = 0;
   let next = 0;
@@ -242,14 +244,18 @@ export async function closedLoop(opts: {
     while (performance.now() < deadline && next < (opts.maxRequests ?? Infinity)) await one(next++);
   }));
   const elapsed = (performance.now() - started) / 1000;
-  agent.destroy();
-  latencies.sort((a, b) => a - b);
+  if (!opts.agent) agent.destroy();
+  return { ...summarize(latencies, elapsed), errors, latencies, elapsedS: elapsed };
+}
+
+/** Throughput and latency figures (ms) of `latencies` completed in `elapsedS` seconds. */
+export function summarize(latencies: number[], elapsedS: number) {
+  const sorted = [...latencies].sort((a, b) => a - b);
   return {
-    completed: latencies.length,
-    errors,
-    perSecond: round(latencies.length / elapsed, 1),
-    p50Ms: round(percentile(latencies, 50)),
-    p99Ms: round(percentile(latencies, 99)),
-    maxMs: round(latencies.at(-1) ?? NaN),
+    completed: sorted.length,
+    perSecond: round(sorted.length / elapsedS, 1),
+    p50Ms: round(percentile(sorted, 50)),
+    p99Ms: round(percentile(sorted, 99)),
+    maxMs: round(sorted.at(-1) ?? NaN),
   };
 }

@@ -29,6 +29,9 @@ export async function startHttpServer(svc: Services, opts: { host: string; port:
     graphiql: { title: 'Trellis', subscriptionsProtocol: 'WS' },
     landingPage: false,
     logging: false,
+    // The body limit is enforced from Content-Length before yoga sees the request (below); yoga's
+    // own limit would pipe every body through a second stream just to count it again.
+    maxRequestBodySize: false,
     // Same-origin needs no CORS; other browser origins only when listed.
     cors: limits.allowedOrigins.length ? { origin: limits.allowedOrigins, credentials: false } : false,
     maskedErrors: { maskError: maskError(svc.log) },
