@@ -29,6 +29,10 @@ const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-bench-'));
 try {
   await seedWorkspaces(db.pool, N);
   const trellis = await startTrellis(db.url, dataDir);
+  // BENCH_COMPARE_ROOT=<another checkout>: a second Trellis from there joins the rotation, so
+  // two builds are compared in one run under the same background load.
+  const compareRoot = process.env.BENCH_COMPARE_ROOT;
+  const other = compareRoot ? await startTrellis(db.url, await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-bench-')), {}, compareRoot) : undefined;
   const baselinePort = await freePort();
   const baseline = await startProcess('bench/baseline-server.ts', { DATABASE_URL: db.url, PORT: String(baselinePort) }, /^baseline listening on (\S+)/);
   try {
@@ -36,19 +40,22 @@ try {
     // prepared statements, JIT.
     await closedLoop({ url: trellis.url, concurrency: 64, durationMs: 60_000, maxRequests: N, request: request('/graphql'), ok: accepted });
     await closedLoop({ url: baseline.url, concurrency: 64, durationMs: 60_000, maxRequests: N, request: request('/heartbeat'), ok: accepted });
+    if (other) await closedLoop({ url: other.url, concurrency: 64, durationMs: 60_000, maxRequests: N, request: request('/graphql'), ok: accepted });
     // The two servers take turns in short slices (order alternating) and each one's figures sum
     // its slices: background load that comes and goes (a shared machine) then falls on both
     // alike, which sequential steps did not guarantee.
     const servers = [
       { name: 'trellis', url: trellis.url, path: '/graphql', pid: trellis.pid },
       { name: 'baseline', url: baseline.url, path: '/heartbeat', pid: baseline.pid },
-    ] as const;
+      ...(other ? [{ name: 'compared', url: other.url, path: '/graphql', pid: other.pid }] : []),
+    ];
     for (const concurrency of CONCURRENCY) {
       const totals = servers.map(() => ({ latencies: [] as number[], elapsedS: 0, errors: 0, serverCpu: 0, dbCpu: 0 }));
       const agents = servers.map(() => new http.Agent({ keepAlive: true, maxSockets: concurrency }));
       const slices = Math.max(1, Math.round(STEP_MS / SLICE_MS));
       for (let slice = 0; slice < slices; slice++) {
-        for (const k of slice % 2 === 0 ? [0, 1] : [1, 0]) {
+        const order = servers.map((_, k) => k);
+        for (const k of slice % 2 === 0 ? order : order.reverse()) {
           const s = servers[k]!;
           const pgBefore = new Map(postgresPids(db.dataDir).map((pid) => [pid, cpuSeconds([pid])]));
           const serverBefore = cpuSeconds([s.pid]);
@@ -63,7 +70,7 @@ try {
         }
       }
       for (const a of agents) a.destroy();
-      const [g, b] = totals.map((t) => ({
+      const [g, b, c] = totals.map((t) => ({
         ...summarize(t.latencies, t.elapsedS),
         errors: t.errors,
         dbCpuShare: round(t.dbCpu / (t.elapsedS * os.cpus().length), 3),
@@ -72,11 +79,12 @@ try {
         serverCpuUsPerHeartbeat: round((t.serverCpu * 1e6) / Math.max(1, t.latencies.length), 0),
         dbCpuUsPerHeartbeat: round((t.dbCpu * 1e6) / Math.max(1, t.latencies.length), 0),
       }));
-      report({ bench: 'heartbeat', workspaces: N, concurrency, slices, trellis: g, baseline: b, ratio: round(g!.perSecond / b!.perSecond, 3), loadAverage: os.loadavg()[0], machine: machine() });
+      report({ bench: 'heartbeat', workspaces: N, concurrency, slices, trellis: g, baseline: b, ratio: round(g!.perSecond / b!.perSecond, 3), ...(c ? { compared: { root: compareRoot, ...c, ratio: round(c.perSecond / b!.perSecond, 3) } } : {}), loadAverage: os.loadavg()[0], machine: machine() });
     }
   } finally {
     await trellis.stop();
     await baseline.stop();
+    await other?.stop();
   }
 } finally {
   await db.stop();
