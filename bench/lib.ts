@@ -81,9 +81,9 @@ export async function seedWorkspaces(pool: pg.Pool, n: number, opts: { kind?: 'S
 export type Child = { proc: ChildProcess; url: string; pid: number; stop: () => Promise<void> };
 
 /** Starts a Node/TypeScript entry point and waits for `ready` on its stdout. */
-export async function startProcess(entry: string, env: Record<string, string>, ready: RegExp, timeoutMs = 60_000, root = ROOT): Promise<Child & { readyAfterMs: number; firstLines: string[] }> {
+export async function startProcess(entry: string, env: Record<string, string>, ready: RegExp, timeoutMs = 60_000, root = ROOT, nodeArgsOverride?: string): Promise<Child & { readyAfterMs: number; firstLines: string[] }> {
   const started = performance.now();
-  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean); // e.g. --cpu-prof for profiling
+  const nodeArgs = (nodeArgsOverride ?? process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean); // e.g. --cpu-prof for profiling
   const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', entry], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
@@ -126,7 +126,7 @@ export async function startProcess(entry: string, env: Record<string, string>, r
 }
 
 /** Trellis as `npm start` runs it, on the given database, with limits opened for load. */
-export async function startTrellis(databaseUrl: string | undefined, dataDir: string, extraEnv: Record<string, string> = {}, root = ROOT) {
+export async function startTrellis(databaseUrl: string | undefined, dataDir: string, extraEnv: Record<string, string> = {}, root = ROOT, nodeArgs?: string) {
   const port = await freePort();
   return startProcess('src/main.ts', {
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
@@ -137,7 +137,7 @@ export async function startTrellis(databaseUrl: string | undefined, dataDir: str
     TRELLIS_RATE_LIMIT_HEARTBEAT: '1000000',
     TRELLIS_WS_MAX_SUBSCRIPTIONS: '10',
     ...extraEnv,
-  }, /^Trellis listening on (\S+)/, 60_000, root);
+  }, /^Trellis listening on (\S+)/, 60_000, root, nodeArgs);
 }
 
 /** CPU seconds (user + system) used so far by these pids. */

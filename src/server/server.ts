@@ -4,7 +4,7 @@ import { createYoga } from 'graphql-yoga';
 import type { Services } from '../app/context.ts';
 import { getSchema } from '../graphql/schema.ts';
 import { canvasHandler } from './canvas.ts';
-import { contextFor } from './context.ts';
+import { httpContext } from './context.ts';
 import { maskError, useContractErrorCodes } from './errors.ts';
 import { readiness } from './health.ts';
 import { armor, bodySizeViolation, csrfViolation, originAllowed } from './limits.ts';
@@ -36,7 +36,7 @@ export async function startHttpServer(svc: Services, opts: { host: string; port:
     cors: limits.allowedOrigins.length ? { origin: limits.allowedOrigins, credentials: false } : false,
     maskedErrors: { maskError: maskError(svc.log) },
     plugins: [armor(), useContractErrorCodes(), useObservability(svc.metrics, svc.log)],
-    context: ({ request }) => contextFor(svc, request.headers.get('authorization'), undefined, requestIdOf(request)),
+    context: httpContext(svc, requestIdOf),
   });
 
   const canvas = canvasHandler();
