@@ -32,7 +32,7 @@ try {
   // BENCH_COMPARE_ROOT=<another checkout>: a second Trellis from there joins the rotation, so
   // two builds are compared in one run under the same background load.
   const compareRoot = process.env.BENCH_COMPARE_ROOT;
-  const other = compareRoot ? await startTrellis(db.url, await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-bench-')), {}, compareRoot, process.env.BENCH_COMPARE_NODE_ARGS) : undefined;
+  const other = compareRoot ? await startTrellis(db.url, await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-bench-')), { NODE_ENV: process.env.BENCH_COMPARE_NODE_ENV ?? 'production' }, compareRoot, process.env.BENCH_COMPARE_NODE_ARGS) : undefined;
   const baselinePort = await freePort();
   const baseline = await startProcess('bench/baseline-server.ts', { DATABASE_URL: db.url, PORT: String(baselinePort) }, /^baseline listening on (\S+)/);
   try {

@@ -132,6 +132,7 @@ export async function startTrellis(databaseUrl: string | undefined, dataDir: str
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
     DATA_DIR: dataDir,
     PORT: String(port),
+    NODE_ENV: 'production', // as `npm start` sets it
     LOG_LEVEL: 'warn',
     TRELLIS_HEARTBEAT_STALE_MS: String(24 * 3600_000),
     TRELLIS_RATE_LIMIT_HEARTBEAT: '1000000',
