@@ -75,7 +75,7 @@ export async function startHttpServer(svc: Services, opts: { host: string; port:
       const csrf = csrfViolation(req, url);
       if (csrf) return refuse(400, 'csrf', csrf);
     }
-    if (req.method === 'POST' && isJson(req) && Number(req.headers['content-length']) > 0) {
+    if (url.pathname === GRAPHQL_PATH && req.method === 'POST' && isJson(req) && Number(req.headers['content-length']) > 0) {
       // A JSON body (its size already bounded above) is read here and handed to yoga as a string,
       // whatwg-node's path for a pre-read body: this skips adapting the Node stream into a web
       // stream for every request, a large share of a small request's cost.
@@ -121,7 +121,7 @@ function readBody(req: http.IncomingMessage): Promise<string> {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.once('error', reject);
-    req.once('aborted', () => reject(new Error('request aborted')));
+    req.once('close', () => reject(new Error('request closed before its body ended'))); // no-op after 'end'
   });
 }
 
