@@ -32,7 +32,10 @@ try {
   // BENCH_COMPARE_ROOT=<another checkout>: a second Trellis from there joins the rotation, so
   // two builds are compared in one run under the same background load.
   const compareRoot = process.env.BENCH_COMPARE_ROOT;
-  const other = compareRoot ? await startTrellis(db.url, await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-bench-')), { NODE_ENV: process.env.BENCH_COMPARE_NODE_ENV ?? 'production' }, compareRoot, process.env.BENCH_COMPARE_NODE_ARGS) : undefined;
+  const otherDataDir = compareRoot ? await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-bench-')) : undefined;
+  const other = compareRoot && otherDataDir
+    ? await startTrellis(db.url, otherDataDir, { NODE_ENV: process.env.BENCH_COMPARE_NODE_ENV ?? 'production' }, compareRoot, process.env.BENCH_COMPARE_NODE_ARGS)
+    : undefined;
   const baselinePort = await freePort();
   const baseline = await startProcess('bench/baseline-server.ts', { DATABASE_URL: db.url, PORT: String(baselinePort) }, /^baseline listening on (\S+)/);
   try {
@@ -85,6 +88,7 @@ try {
     await trellis.stop();
     await baseline.stop();
     await other?.stop();
+    if (otherDataDir) await fs.rm(otherDataDir, { recursive: true, force: true });
   }
 } finally {
   await db.stop();
