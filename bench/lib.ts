@@ -81,11 +81,11 @@ export async function seedWorkspaces(pool: pg.Pool, n: number, opts: { kind?: 'S
 export type Child = { proc: ChildProcess; url: string; pid: number; stop: () => Promise<void> };
 
 /** Starts a Node/TypeScript entry point and waits for `ready` on its stdout. */
-export async function startProcess(entry: string, env: Record<string, string>, ready: RegExp, timeoutMs = 60_000): Promise<Child & { readyAfterMs: number; firstLines: string[] }> {
+export async function startProcess(entry: string, env: Record<string, string>, ready: RegExp, timeoutMs = 60_000, root = ROOT, nodeArgsOverride?: string): Promise<Child & { readyAfterMs: number; firstLines: string[] }> {
   const started = performance.now();
-  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean); // e.g. --cpu-prof for profiling
+  const nodeArgs = (nodeArgsOverride ?? process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean); // e.g. --cpu-prof for profiling
   const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', entry], {
-    cwd: ROOT,
+    cwd: root,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -126,18 +126,19 @@ export async function startProcess(entry: string, env: Record<string, string>, r
 }
 
 /** Trellis as `npm start` runs it, on the given database, with limits opened for load. */
-export async function startTrellis(databaseUrl: string | undefined, dataDir: string, extraEnv: Record<string, string> = {}) {
+export async function startTrellis(databaseUrl: string | undefined, dataDir: string, extraEnv: Record<string, string> = {}, root = ROOT, nodeArgs?: string) {
   const port = await freePort();
   return startProcess('src/main.ts', {
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
     DATA_DIR: dataDir,
     PORT: String(port),
+    NODE_ENV: 'production', // as `npm start` sets it
     LOG_LEVEL: 'warn',
     TRELLIS_HEARTBEAT_STALE_MS: String(24 * 3600_000),
     TRELLIS_RATE_LIMIT_HEARTBEAT: '1000000',
     TRELLIS_WS_MAX_SUBSCRIPTIONS: '10',
     ...extraEnv,
-  }, /^Trellis listening on (\S+)/);
+  }, /^Trellis listening on (\S+)/, 60_000, root, nodeArgs);
 }
 
 /** CPU seconds (user + system) used so far by these pids. */
@@ -210,9 +211,11 @@ export async function closedLoop(opts: {
   ok?: (status: number, body: string) => boolean;
   /** Stop after this many requests (or at the deadline, whichever comes first). */
   maxRequests?: number;
+  /** Keep-alive connections to reuse across loops (else a fresh agent, destroyed at the end). */
+  agent?: http.Agent;
 }) {
   const target = new URL(opts.url);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: opts.concurrency });
+  const agent = opts.agent ?? new http.Agent({ keepAlive: true, maxSockets: opts.concurrency });
   const latencies: number[] = [];
   let errors = 0;
   let next = 0;
@@ -242,14 +245,18 @@ export async function closedLoop(opts: {
     while (performance.now() < deadline && next < (opts.maxRequests ?? Infinity)) await one(next++);
   }));
   const elapsed = (performance.now() - started) / 1000;
-  agent.destroy();
-  latencies.sort((a, b) => a - b);
+  if (!opts.agent) agent.destroy();
+  return { ...summarize(latencies, elapsed), errors, latencies, elapsedS: elapsed };
+}
+
+/** Throughput and latency figures (ms) of `latencies` completed in `elapsedS` seconds. */
+export function summarize(latencies: number[], elapsedS: number) {
+  const sorted = [...latencies].sort((a, b) => a - b);
   return {
-    completed: latencies.length,
-    errors,
-    perSecond: round(latencies.length / elapsed, 1),
-    p50Ms: round(percentile(latencies, 50)),
-    p99Ms: round(percentile(latencies, 99)),
-    maxMs: round(latencies.at(-1) ?? NaN),
+    completed: sorted.length,
+    perSecond: round(sorted.length / elapsedS, 1),
+    p50Ms: round(percentile(sorted, 50)),
+    p99Ms: round(percentile(sorted, 99)),
+    maxMs: round(sorted.at(-1) ?? NaN),
   };
 }

@@ -72,8 +72,11 @@ export class HeartbeatBatcher {
     });
   }
 
+  // Up to 4 statements in flight (of the pool's 20): with 2, a heartbeat arriving while both were
+  // out waited a whole round trip at low concurrency (bench: +40% heartbeats/s at 8 in flight);
+  // 8 measured no better than 4, and coalescing at high concurrency is unchanged.
   private schedule() {
-    if (this.scheduled || this.queue.length === 0 || this.inFlight >= (this.opts.maxInFlight ?? 2)) return;
+    if (this.scheduled || this.queue.length === 0 || this.inFlight >= (this.opts.maxInFlight ?? 4)) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;

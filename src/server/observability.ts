@@ -18,10 +18,21 @@ export function requestIdOf(request: Request): string {
   return id;
 }
 
-function describe(document: DocumentNode, operationName: string | null | undefined) {
-  const op = getOperationAST(document, operationName);
-  const first = op?.selectionSet.selections.find((s) => s.kind === 'Field');
-  return { type: op?.operation ?? 'unknown', operation: first?.kind === 'Field' ? first.name.value : 'unknown' };
+type Labels = { type: string; operation: string };
+/** Per parsed document (yoga's parser cache hands out the same one for the same query string). */
+const described = new WeakMap<DocumentNode, Map<string, Labels>>();
+
+function describe(document: DocumentNode, operationName: string | null | undefined): Labels {
+  let byName = described.get(document);
+  if (!byName) described.set(document, (byName = new Map()));
+  let labels = byName.get(operationName ?? '');
+  if (!labels) {
+    const op = getOperationAST(document, operationName);
+    const first = op?.selectionSet.selections.find((s) => s.kind === 'Field');
+    labels = { type: op?.operation ?? 'unknown', operation: first?.kind === 'Field' ? first.name.value : 'unknown' };
+    if (op) byName.set(operationName ?? '', labels); // bounded by the document's own operations
+  }
+  return labels;
 }
 
 const outcomeOf = (result: unknown) => ((result as ExecutionResult | undefined)?.errors?.length ? 'error' : 'ok');

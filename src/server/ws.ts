@@ -106,7 +106,7 @@ export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaSer
           document,
           operationName: payload.operationName,
           variableValues: payload.variables,
-          contextValue: await contextFor(svc, undefined, actor, requestId),
+          contextValue: contextFor(svc, actor, requestId),
           rootValue: { execute, subscribe },
         };
       },
