@@ -19,12 +19,12 @@ export function contextFor(svc: Services, actor: Actor | undefined, requestId: s
 export function httpContext(svc: Services, requestIdOf: (request: Request) => string) {
   // Named one by one rather than spread: an object of one fixed shape per request is cheap to
   // make and to copy. `log` is left out: it is a getter on the target, which a copy must not write.
-  const { config, db, clock, events, providers, auth, heartbeats, rateLimits, metrics, health } = svc;
+  const { config, db, clock, events, providers, secrets, auth, heartbeats, rateLimits, metrics, health } = svc;
   return async (initial: { request: Request }): Promise<Omit<GqlCtx, 'log' | 'loaders'>> => {
     const requestId = requestIdOf(initial.request);
     const actor = await auth.authenticate(tokenFrom(initial.request.headers.get('authorization')));
     addRequestParts(initial, svc, requestId);
-    return { config, db, clock, events, providers, auth, heartbeats, rateLimits, metrics, health, actor, requestId };
+    return { config, db, clock, events, providers, secrets, auth, heartbeats, rateLimits, metrics, health, actor, requestId };
   };
 }
 
