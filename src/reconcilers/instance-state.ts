@@ -47,13 +47,15 @@ export async function reconcileInstances(svc: Services, opts: InstanceStateOptio
      ORDER BY COALESCE(id <= ${cursor ?? null}::text, false), id`;
 
   let last: string | undefined; // the last candidate of the last batch this cycle finished
+  let inFlight: string | undefined; // the last candidate of the batch the deadline interrupted
   let handled = 0;
   for (let i = 0; i < candidates.length && !figures.deadlineHit; i += batchSize) {
+    const batch = candidates.slice(i, i + batchSize);
+    inFlight = batch[batch.length - 1]!.id;
     if (Date.now() >= deadline) {
       figures.deadlineHit = true;
       break;
     }
-    const batch = candidates.slice(i, i + batchSize);
     for (const [name, group] of groupBy(batch, (c) => c.provider)) {
       const provider = svc.providers.get(name);
       if (!provider?.available()) {
@@ -87,7 +89,10 @@ export async function reconcileInstances(svc: Services, opts: InstanceStateOptio
     if (!figures.deadlineHit) last = batch[batch.length - 1]!.id;
   }
   if (figures.deadlineHit) figures.skipped += candidates.length - handled;
-  const next = figures.deadlineHit ? (last ?? cursor ?? null) : null;
+  // An interrupted batch is retried first by the next cycle; but a cycle that finished no batch at
+  // all (a batch whose answer never comes within the deadline) moves past it, so one slow batch
+  // cannot hold back the rest of the backlog forever. It comes round again after the others.
+  const next = figures.deadlineHit ? (last ?? inFlight ?? cursor ?? null) : null;
   if (next !== (cursor ?? null)) await writeCursor(svc, INSTANCE_STATE, next);
   return figures;
 }
