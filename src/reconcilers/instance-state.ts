@@ -15,7 +15,7 @@ export const INSTANCE_STATE = 'instance-state';
  */
 const SCOPE: WorkspaceStatus[] = ['ONLINE', 'DEGRADED', 'OFFLINE'];
 
-type Candidate = { id: string; orgId: string; provider: string; instanceId: string };
+type Candidate = { id: string; orgId: string; provider: string; instanceId: string; lastHeartbeatAt: Date | null };
 
 export type InstanceStateOptions = {
   /** Instance ids per provider call (EC2 answers up to 200 per DescribeInstances). */
@@ -41,7 +41,7 @@ export async function reconcileInstances(svc: Services, opts: InstanceStateOptio
   const cursor = await readCursor(svc, INSTANCE_STATE);
   // Ids after the cursor first, then the ones before it: an interrupted cycle is continued.
   const candidates = await svc.db.prisma.$queryRaw<Candidate[]>`
-    SELECT id, "orgId", provider, "instanceId" FROM "Workspace"
+    SELECT id, "orgId", provider, "instanceId", "lastHeartbeatAt" FROM "Workspace"
      WHERE status::text = ANY(${SCOPE}::text[]) AND "instanceId" IS NOT NULL AND "instanceId" <> ''
        AND provider <> 'external' AND "deletedAt" IS NULL
      ORDER BY COALESCE(id <= ${cursor ?? null}::text, false), id`;
@@ -99,7 +99,9 @@ export async function reconcileInstances(svc: Services, opts: InstanceStateOptio
 
 /**
  * The re-confirm and the act, in one transaction: one conditional update (the row exists, is in
- * scope, not deleted, and still holds the same non-empty instance) under a short statement and
+ * scope, not deleted, still holds the same non-empty instance, and has not checked in since it was
+ * read: a check-in after the read is a sign of life the provider's answer may predate; the next
+ * cycle asks again) under a short statement and
  * lock timeout, row count checked; then the restart claim through the central path. Any error
  * rolls everything back: nothing flips.
  */
@@ -116,6 +118,7 @@ async function confirmGoneAndRestart(svc: Services, c: Candidate, timeoutMs: num
           SELECT id, status FROM "Workspace"
            WHERE id = ${c.id} AND status::text = ANY(${SCOPE}::text[]) AND "deletedAt" IS NULL
              AND "instanceId" = ${c.instanceId} AND "instanceId" <> ''
+             AND "lastHeartbeatAt" IS NOT DISTINCT FROM ${c.lastHeartbeatAt}::timestamptz
            FOR NO KEY UPDATE)
         UPDATE "Workspace" w SET status = 'OFFLINE', "lastSampleError" = ${message}, "updatedAt" = now()
           FROM cur WHERE w.id = cur.id

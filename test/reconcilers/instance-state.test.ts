@@ -85,6 +85,13 @@ describe('instance-state reconciler', () => {
     expect(await row(ws.workspaceId)).toMatchObject({ status: 'ONLINE' });
   });
 
+  it('TOCTOU: the runtime checked in meanwhile (a sign of life after the read) → no flip', async () => {
+    const ws = await goneWorkspace();
+    const figures = await cycleRacing(() => other.query(`UPDATE "Workspace" SET "lastHeartbeatAt" = now() WHERE id = $1`, [ws.workspaceId]));
+    await expectUntouched(ws.workspaceId, figures);
+    expect(await row(ws.workspaceId)).toMatchObject({ status: 'ONLINE' });
+  });
+
   it('TOCTOU: the status moved out of scope (FAILED by a gate) meanwhile → no flip', async () => {
     const ws = await goneWorkspace();
     const figures = await cycleRacing(() => other.query(`UPDATE "Workspace" SET status = 'FAILED' WHERE id = $1`, [ws.workspaceId]));
