@@ -26,6 +26,9 @@ type Candidate = { id: string; orgId: string; provider: string; autoRecoveryAtte
 export async function recoverFailedPlatforms(svc: Services): Promise<CycleFigures> {
   const figures = emptyFigures();
   const cap = svc.config.autoRecoveryAttempts;
+  // 0: automatic recovery is off. Nothing to restart, and nothing to give up on (saying "gave up"
+  // about every FAILED concierge would page for a feature that is switched off).
+  if (cap === 0) return figures;
   await svc.db.prisma.$executeRaw`
     UPDATE "Workspace" SET "autoRecoveryAttempts" = 0, "autoRecoveryAt" = NULL, "autoRecoveryExhaustedAt" = NULL
      WHERE "autoRecoveryAttempts" > 0 AND status IN ('ONLINE', 'DEGRADED')`;

@@ -125,4 +125,16 @@ describe('automatic recovery of FAILED PLATFORM workspaces', () => {
     expect(await row(id)).toMatchObject({ status: 'FAILED', autoRecoveryAttempts: 0 });
     expect(await a.db.prisma.operation.count({ where: { workspaceId: id } })).toBe(0);
   });
+
+  it('TRELLIS_AUTO_RECOVERY_ATTEMPTS=0 switches it off: no restart, and no "gave up" either', async () => {
+    const off = await makeServices(database.url, [fake], { ...env, TRELLIS_AUTO_RECOVERY_ATTEMPTS: '0' });
+    try {
+      const id = await seed();
+      expect(await recoverFailedPlatforms(off)).toMatchObject({ processed: 0, flipped: 0 });
+      expect(await row(id)).toMatchObject({ status: 'FAILED', autoRecoveryAttempts: 0, autoRecoveryExhaustedAt: null });
+      expect(await a.db.prisma.activity.count({ where: { workspaceId: id } })).toBe(0);
+    } finally {
+      await off.close();
+    }
+  });
 });
