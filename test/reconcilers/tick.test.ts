@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { claimTick } from '../../src/reconcilers/tick.ts';
 import { createTestDatabase } from '../support/db.ts';
-import { waitFor } from '../support/process.ts';
+import { pollUntil, waitFor } from '../support/process.ts';
 import { makeServices } from '../support/services.ts';
 
 /**
@@ -49,12 +49,24 @@ describe('reconciler tick claim', () => {
     } finally {
       holder.release();
     }
-    expect(claims.filter((c) => c !== undefined), `claims ${claims.join(',')}`).toEqual([1n]);
+    expect(claims.filter((c) => c !== undefined), `claims ${claims.join(',')}`).toHaveLength(1);
     // the same tick again: nobody
     expect(await claimTick(a, name, LONG)).toBeUndefined();
     expect(await claimTick(b, name, LONG)).toBeUndefined();
     // a later tick (a shorter interval gives a larger tick number): claimed again, once
     const later = await Promise.all([claimTick(a, name, LONG / 10), claimTick(b, name, LONG / 10)]);
     expect(later.filter((c) => c !== undefined)).toHaveLength(1);
+  });
+
+  it('a longer interval after a shorter one (a config change rolled out): ticks are claimed again within one interval, not never', async () => {
+    const name = 'interval-change';
+    expect(await claimTick(a, name, 50)).toBeDefined();
+    // the same time axis whatever the interval: the next 200 ms window is claimed
+    const started = Date.now();
+    await pollUntil('a tick of the longer interval to be claimed', async () => (await claimTick(b, name, 200)) ?? undefined, 5_000, 20);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    // and from then on once per window
+    const both = await Promise.all([claimTick(a, name, 200), claimTick(b, name, 200)]);
+    expect(both.filter((c) => c !== undefined).length).toBeLessThanOrEqual(1);
   });
 });
