@@ -15,7 +15,7 @@ export const INSTANCE_STATE = 'instance-state';
  */
 const SCOPE: WorkspaceStatus[] = ['ONLINE', 'DEGRADED', 'OFFLINE'];
 
-type Candidate = { id: string; orgId: string; provider: string; instanceId: string };
+type Candidate = { id: string; orgId: string; provider: string; instanceId: string; lastHeartbeatAt: Date | null };
 
 export type InstanceStateOptions = {
   /** Instance ids per provider call (EC2 answers up to 200 per DescribeInstances). */
@@ -41,19 +41,21 @@ export async function reconcileInstances(svc: Services, opts: InstanceStateOptio
   const cursor = await readCursor(svc, INSTANCE_STATE);
   // Ids after the cursor first, then the ones before it: an interrupted cycle is continued.
   const candidates = await svc.db.prisma.$queryRaw<Candidate[]>`
-    SELECT id, "orgId", provider, "instanceId" FROM "Workspace"
+    SELECT id, "orgId", provider, "instanceId", "lastHeartbeatAt" FROM "Workspace"
      WHERE status::text = ANY(${SCOPE}::text[]) AND "instanceId" IS NOT NULL AND "instanceId" <> ''
        AND provider <> 'external' AND "deletedAt" IS NULL
      ORDER BY COALESCE(id <= ${cursor ?? null}::text, false), id`;
 
   let last: string | undefined; // the last candidate of the last batch this cycle finished
+  let inFlight: string | undefined; // the last candidate of the batch the deadline interrupted
   let handled = 0;
   for (let i = 0; i < candidates.length && !figures.deadlineHit; i += batchSize) {
+    const batch = candidates.slice(i, i + batchSize);
+    inFlight = batch[batch.length - 1]!.id;
     if (Date.now() >= deadline) {
       figures.deadlineHit = true;
       break;
     }
-    const batch = candidates.slice(i, i + batchSize);
     for (const [name, group] of groupBy(batch, (c) => c.provider)) {
       const provider = svc.providers.get(name);
       if (!provider?.available()) {
@@ -87,14 +89,19 @@ export async function reconcileInstances(svc: Services, opts: InstanceStateOptio
     if (!figures.deadlineHit) last = batch[batch.length - 1]!.id;
   }
   if (figures.deadlineHit) figures.skipped += candidates.length - handled;
-  const next = figures.deadlineHit ? (last ?? cursor ?? null) : null;
+  // An interrupted batch is retried first by the next cycle; but a cycle that finished no batch at
+  // all (a batch whose answer never comes within the deadline) moves past it, so one slow batch
+  // cannot hold back the rest of the backlog forever. It comes round again after the others.
+  const next = figures.deadlineHit ? (last ?? inFlight ?? cursor ?? null) : null;
   if (next !== (cursor ?? null)) await writeCursor(svc, INSTANCE_STATE, next);
   return figures;
 }
 
 /**
  * The re-confirm and the act, in one transaction: one conditional update (the row exists, is in
- * scope, not deleted, and still holds the same non-empty instance) under a short statement and
+ * scope, not deleted, still holds the same non-empty instance, and has not checked in since it was
+ * read: a check-in after the read is a sign of life the provider's answer may predate; the next
+ * cycle asks again) under a short statement and
  * lock timeout, row count checked; then the restart claim through the central path. Any error
  * rolls everything back: nothing flips.
  */
@@ -111,6 +118,7 @@ async function confirmGoneAndRestart(svc: Services, c: Candidate, timeoutMs: num
           SELECT id, status FROM "Workspace"
            WHERE id = ${c.id} AND status::text = ANY(${SCOPE}::text[]) AND "deletedAt" IS NULL
              AND "instanceId" = ${c.instanceId} AND "instanceId" <> ''
+             AND "lastHeartbeatAt" IS NOT DISTINCT FROM ${c.lastHeartbeatAt}::timestamptz
            FOR NO KEY UPDATE)
         UPDATE "Workspace" w SET status = 'OFFLINE', "lastSampleError" = ${message}, "updatedAt" = now()
           FROM cur WHERE w.id = cur.id

@@ -6,7 +6,7 @@ import { emptyFigures, type CycleFigures } from './tick.ts';
 
 export const PLATFORM_RECOVERY = 'platform-recovery';
 
-type Candidate = { id: string; orgId: string; provider: string; autoRecoveryAttempts: number };
+type Candidate = { id: string; orgId: string; provider: string; autoRecoveryAttempts: number; lastHeartbeatAt: Date | null };
 
 /**
  * Automatic recovery of FAILED PLATFORM workspaces (the org's concierge should not wait for a
@@ -26,11 +26,14 @@ type Candidate = { id: string; orgId: string; provider: string; autoRecoveryAtte
 export async function recoverFailedPlatforms(svc: Services): Promise<CycleFigures> {
   const figures = emptyFigures();
   const cap = svc.config.autoRecoveryAttempts;
+  // 0: automatic recovery is off. Nothing to restart, and nothing to give up on (saying "gave up"
+  // about every FAILED concierge would page for a feature that is switched off).
+  if (cap === 0) return figures;
   await svc.db.prisma.$executeRaw`
     UPDATE "Workspace" SET "autoRecoveryAttempts" = 0, "autoRecoveryAt" = NULL, "autoRecoveryExhaustedAt" = NULL
      WHERE "autoRecoveryAttempts" > 0 AND status IN ('ONLINE', 'DEGRADED')`;
   const candidates = await svc.db.prisma.$queryRaw<Candidate[]>`
-    SELECT w.id, w."orgId", w.provider, w."autoRecoveryAttempts" FROM "Workspace" w
+    SELECT w.id, w."orgId", w.provider, w."autoRecoveryAttempts", w."lastHeartbeatAt" FROM "Workspace" w
      WHERE w.kind = 'PLATFORM' AND w.status = 'FAILED' AND w."deletedAt" IS NULL AND w.provider <> 'external'
        AND w."autoRecoveryExhaustedAt" IS NULL
        AND (w."lastHeartbeatAt" IS NULL OR w."lastHeartbeatAt" < now() - make_interval(secs => ${svc.config.heartbeatStaleMs / 1000}::float8))
@@ -52,14 +55,18 @@ export async function recoverFailedPlatforms(svc: Services): Promise<CycleFigure
   return figures;
 }
 
-/** One attempt: the attempt counted and the restart claimed in one conditional update (on the count read). */
+/**
+ * One attempt: the attempt counted and the restart claimed in one conditional update, on the count
+ * read and on the last check-in read (a runtime that checked in since the read is not silent: its
+ * FAILED is a gate failure, which a restart would only fight).
+ */
 async function restart(svc: Services, c: Candidate): Promise<boolean> {
   const attempt = c.autoRecoveryAttempts + 1;
   const now = svc.clock.now();
   const claim = await svc.db.prisma.$transaction(async (tx) => {
     const claim = await claimRestartTx(tx, svc, { id: c.id, orgId: c.orgId, status: 'FAILED', provider: c.provider }, {
       reason: 'AUTO_RECOVERY', message: `automatic recovery of a FAILED PLATFORM workspace (attempt ${attempt} of ${svc.config.autoRecoveryAttempts})`, now,
-      set: { autoRecoveryAttempts: attempt, autoRecoveryAt: now }, guard: { kind: 'PLATFORM', autoRecoveryAttempts: c.autoRecoveryAttempts, autoRecoveryExhaustedAt: null },
+      set: { autoRecoveryAttempts: attempt, autoRecoveryAt: now }, guard: { kind: 'PLATFORM', autoRecoveryAttempts: c.autoRecoveryAttempts, autoRecoveryExhaustedAt: null, lastHeartbeatAt: c.lastHeartbeatAt },
     });
     if (typeof claim === 'string') return undefined; // it changed meanwhile (a check-in, a person, another replica)
     await appendActivity(tx, claim.entries);

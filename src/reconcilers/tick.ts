@@ -7,14 +7,18 @@ export type CycleFigures = { processed: number; flipped: number; skipped: number
 export const emptyFigures = (): CycleFigures => ({ processed: 0, flipped: 0, skipped: 0, errors: 0, deadlineHit: false });
 
 /**
- * Claims tick N (the database clock's time divided by the interval) of reconciler `name`: one
- * conditional upsert whose returned row says whether this caller won. Exactly one caller across
- * every replica wins a tick; the others skip it.
+ * Claims the current tick of reconciler `name`: the interval-long window of the database clock
+ * this call falls in, stored as the window's start in epoch milliseconds. One conditional upsert
+ * (a later window than the last one claimed) whose returned row says whether this caller won:
+ * exactly one caller across every replica wins a tick; the others skip it. Storing the start on
+ * the time axis, not the window's number, keeps a changed interval working: a tick number of a
+ * shorter interval is larger than any of a longer one, so after the interval was raised no
+ * replica would ever have won again.
  */
 export async function claimTick(svc: Pick<Services, 'db'>, name: string, intervalMs: number): Promise<bigint | undefined> {
   const rows = await svc.db.prisma.$queryRaw<{ tick: bigint }[]>`
     INSERT INTO "ReconcilerState" (name, tick, "updatedAt")
-    VALUES (${name}, floor(extract(epoch FROM clock_timestamp()) * 1000 / ${intervalMs}::float8)::bigint, now())
+    VALUES (${name}, (floor(extract(epoch FROM clock_timestamp()) * 1000 / ${intervalMs}::float8) * ${intervalMs}::float8)::bigint, now())
     ON CONFLICT (name) DO UPDATE SET tick = EXCLUDED.tick, "updatedAt" = now()
      WHERE "ReconcilerState".tick < EXCLUDED.tick
     RETURNING tick`;

@@ -110,13 +110,22 @@ async function checkInWithTransition(ctx: Ctx, actor: WorkspaceActor, c: CheckIn
       return { workspace: ws, accepted: false, reason: ws.deletedAt ? 'WORKSPACE_DELETED' : 'WORKSPACE_STOPPED', restartPending: ws.restartPending };
     }
     const model = c.model !== undefined ? c.model || null : ws.model;
+    // The instance of a runtime Trellis started is the one its provider reported at provision: a
+    // runtime's own report is never recorded over it, because that id is what the reconcilers ask
+    // the provider about and what a restart or stop terminates (a token must not aim those at
+    // another instance). Only a runtime started by someone else (external) says which it is.
+    const startedByUs = ctx.providers.get(ws.provider)?.startsRuntime ?? false;
+    const reportedInstance = c.register?.instanceId !== undefined && !startedByUs ? c.register.instanceId : undefined;
+    if (startedByUs && c.register?.instanceId !== undefined && c.register.instanceId !== ws.instanceId) {
+      ctx.log.warn({ workspaceId: ws.id, recorded: ws.instanceId, reported: c.register.instanceId }, 'register: a runtime Trellis started reported another instance id; keeping the recorded one');
+    }
     const sample: Prisma.WorkspaceUpdateManyMutationInput = {
       lastHeartbeatAt: now,
       mcpServerPresent: c.mcpServerPresent,
       model,
       ...(c.loadedMcpTools !== undefined ? { loadedMcpTools: c.loadedMcpTools } : {}),
       ...(c.activeTurn !== undefined ? { activeTurn: c.activeTurn } : {}),
-      ...(c.register?.instanceId !== undefined ? { instanceId: c.register.instanceId } : {}),
+      ...(reportedInstance !== undefined ? { instanceId: reportedInstance } : {}),
       ...(c.register?.url !== undefined ? { url: c.register.url } : {}),
       ...(c.register?.runtimeVersion !== undefined ? { runtimeVersion: c.register.runtimeVersion } : {}),
     };

@@ -14,8 +14,10 @@ export const settingsPath = (workspaceDir: string) => path.join(workspaceDir, '.
 
 export async function writePluginSettings(workspaceDir: string, plugins: { name: string; source: string }[]): Promise<void> {
   const settings: PluginSettings = { mcpServers: {} };
-  settings.mcpServers[MANAGEMENT_MCP_SERVER] = { source: 'builtin:trellis' };
   for (const p of plugins) settings.mcpServers[p.name] = { source: p.source };
+  // Last: a declared plugin that happens to be named like it never replaces the management server
+  // (the MCP gate checks the name, so it would pass with a source nobody vetted).
+  settings.mcpServers[MANAGEMENT_MCP_SERVER] = { source: 'builtin:trellis' };
   const file = settingsPath(workspaceDir);
   await fs.mkdir(path.dirname(file), { recursive: true });
   // Write-then-rename so a runtime reading concurrently never sees half a file.

@@ -51,6 +51,9 @@ describe('local provider idempotency', () => {
     const plugins = [{ name: 'github', source: 'npm:@acme/github-mcp' }];
     await provider.deliverPlugins({ workspaceId: 'ws_x', instanceId: dead, plugins });
     expect(Object.keys((await readPluginSettings(provider.workspaceDir(dead)))!.mcpServers).sort()).toEqual(['github', 'trellis']);
+    // a declared plugin named like the management MCP server does not replace it
+    await provider.deliverPlugins({ workspaceId: 'ws_x', instanceId: dead, plugins: [...plugins, { name: 'trellis', source: 'npm:evil' }] });
+    expect((await readPluginSettings(provider.workspaceDir(dead)))!.mcpServers.trellis).toEqual({ source: 'builtin:trellis' });
     // an instance id a runtime reported about itself never becomes a path of its choosing
     for (const instanceId of ['../../escape', 'lcl_00000000000000000000000000000002']) {
       await expect(provider.deliverPlugins({ workspaceId: 'ws_x', instanceId, plugins })).rejects.toBeInstanceOf(ProviderError);

@@ -85,6 +85,13 @@ describe('instance-state reconciler', () => {
     expect(await row(ws.workspaceId)).toMatchObject({ status: 'ONLINE' });
   });
 
+  it('TOCTOU: the runtime checked in meanwhile (a sign of life after the read) → no flip', async () => {
+    const ws = await goneWorkspace();
+    const figures = await cycleRacing(() => other.query(`UPDATE "Workspace" SET "lastHeartbeatAt" = now() WHERE id = $1`, [ws.workspaceId]));
+    await expectUntouched(ws.workspaceId, figures);
+    expect(await row(ws.workspaceId)).toMatchObject({ status: 'ONLINE' });
+  });
+
   it('TOCTOU: the status moved out of scope (FAILED by a gate) meanwhile → no flip', async () => {
     const ws = await goneWorkspace();
     const figures = await cycleRacing(() => other.query(`UPDATE "Workspace" SET status = 'FAILED' WHERE id = $1`, [ws.workspaceId]));
@@ -184,8 +191,10 @@ describe('instance-state reconciler: cycle deadline', () => {
 
   beforeAll(async () => {
     database = await createTestDatabase();
-    // deadline = 75% of 1000 ms = 750 ms; each provider answer takes 200 ms
-    svc = await makeServices(database.url, [slow], { TRELLIS_RECONCILE_INTERVAL_MS: '1000' });
+    // deadline = 75% of 4000 ms = 3000 ms; each provider answer takes 1000 ms, so a cycle over 6
+    // batches (at least 6 s) always hits it, and the first answer (1 s) comes well before it even
+    // on a loaded machine
+    svc = await makeServices(database.url, [slow], { TRELLIS_RECONCILE_INTERVAL_MS: '4000' });
   });
   afterAll(async () => {
     await svc?.close();
@@ -200,7 +209,7 @@ describe('instance-state reconciler: cycle deadline', () => {
       ids.push(ws.workspaceId);
     }
     ids.sort();
-    slow.isRunningDelayMs = 200;
+    slow.isRunningDelayMs = 1000;
     const asked = () => slow.isRunningCalls.flat().map((i) => i.replace('slow-old-', ''));
 
     const first = await runCycle(svc, INSTANCE_STATE, () => reconcileInstances(svc, { batchSize: 2 }));
@@ -229,5 +238,37 @@ describe('instance-state reconciler: cycle deadline', () => {
     const metrics = await svc.metrics.registry.metrics();
     expect(metrics).toMatch(/trellis_reconciler_deadline_hits_total\{reconciler="instance-state"\} [1-9]/);
     expect(metrics).toMatch(/trellis_reconciler_workspaces_total\{reconciler="instance-state",figure="skipped"\} [1-9]/);
+  });
+
+  it('a batch whose answer never comes within the deadline does not hold back the rest forever', async () => {
+    await svc.db.prisma.workspace.updateMany({ data: { status: 'STOPPED' } });
+    await svc.db.prisma.reconcilerState.deleteMany();
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const ws = await seedWorkspace(svc.db, { provider: 'slow' });
+      slow.instances.set(`slow-old-${ws.workspaceId}`, true);
+      ids.push(ws.workspaceId);
+    }
+    ids.sort();
+    // the first batch (ids[0], ids[1]) is never answered before the deadline; the others at once
+    slow.isRunningDelayMs = 0;
+    const original = slow.isRunning.bind(slow);
+    const calls: string[][] = [];
+    slow.isRunning = async (instanceIds) => {
+      calls.push(instanceIds.map((i) => i.replace('slow-old-', '')));
+      if (instanceIds.includes(`slow-old-${ids[0]}`)) await new Promise((r) => setTimeout(r, 3_500).unref());
+      return original(instanceIds);
+    };
+    try {
+      const first = await reconcileInstances(svc, { batchSize: 2 });
+      expect(first).toMatchObject({ deadlineHit: true, processed: 0, skipped: 6 });
+      expect(calls).toEqual([ids.slice(0, 2)]);
+      const second = await reconcileInstances(svc, { batchSize: 2 });
+      // the next cycle went on past the stuck batch, and got through the rest first
+      expect(calls.slice(1, 3)).toEqual([ids.slice(2, 4), ids.slice(4, 6)]);
+      expect(second.processed).toBeGreaterThanOrEqual(4);
+    } finally {
+      slow.isRunning = original;
+    }
   });
 });

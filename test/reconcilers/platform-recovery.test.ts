@@ -1,9 +1,11 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recoverFailedPlatforms } from '../../src/reconcilers/platform-recovery.ts';
 import { newId } from '../../src/shared/ids.ts';
 import type { WorkspaceKind } from '../../src/generated/prisma/enums.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { FakeProvider } from '../support/fake-provider.ts';
+import { waitFor } from '../support/process.ts';
 import { makeServices } from '../support/services.ts';
 
 /**
@@ -15,14 +17,17 @@ describe('automatic recovery of FAILED PLATFORM workspaces', () => {
   let database: { url: string; drop: () => Promise<void> };
   let a: Awaited<ReturnType<typeof makeServices>>;
   let b: Awaited<ReturnType<typeof makeServices>>;
+  let other: pg.Pool;
   const fake = new FakeProvider('fake');
   const env = { TRELLIS_AUTO_RECOVERY_ATTEMPTS: '2', TRELLIS_AUTO_RECOVERY_BACKOFF_MS: '60000', TRELLIS_HEARTBEAT_STALE_MS: '30000' };
 
   beforeAll(async () => {
     database = await createTestDatabase();
     [a, b] = await Promise.all([makeServices(database.url, [fake], env), makeServices(database.url, [fake], env)]);
+    other = new pg.Pool({ connectionString: database.url, max: 2 });
   });
   afterAll(async () => {
+    await other?.end();
     await a?.close();
     await b?.close();
     await database?.drop();
@@ -92,6 +97,44 @@ describe('automatic recovery of FAILED PLATFORM workspaces', () => {
     for (const id of [gateFailed, standard, external]) {
       expect(await row(id)).toMatchObject({ status: 'FAILED', autoRecoveryAttempts: 0 });
       expect(await a.db.prisma.operation.count({ where: { workspaceId: id } })).toBe(0);
+    }
+  });
+
+  it('a runtime that checks in between the read and the claim is not restarted (the claim is conditional on the check-in read)', async () => {
+    const id = await seed({ heartbeatSecondsAgo: 60 });
+    const holder = await other.connect();
+    let figures;
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`SELECT id FROM "Workspace" WHERE id = $1 FOR NO KEY UPDATE`, [id]);
+      const cycle = recoverFailedPlatforms(a);
+      // the cycle read the row as silent and is parked on the row lock with its claim
+      await waitFor(async () => {
+        const { rows } = await other.query<{ n: string }>(
+          `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%UPDATE "public"."Workspace"%'`);
+        return Number(rows[0]!.n) >= 1;
+      }, 10_000, 'the recovery claim to wait on the row lock');
+      // meanwhile the runtime checks in (still failing a gate)
+      await holder.query(`UPDATE "Workspace" SET "lastHeartbeatAt" = now() WHERE id = $1`, [id]);
+      await holder.query('COMMIT');
+      figures = await cycle;
+    } finally {
+      holder.release();
+    }
+    expect(figures).toMatchObject({ processed: 1, flipped: 0 });
+    expect(await row(id)).toMatchObject({ status: 'FAILED', autoRecoveryAttempts: 0 });
+    expect(await a.db.prisma.operation.count({ where: { workspaceId: id } })).toBe(0);
+  });
+
+  it('TRELLIS_AUTO_RECOVERY_ATTEMPTS=0 switches it off: no restart, and no "gave up" either', async () => {
+    const off = await makeServices(database.url, [fake], { ...env, TRELLIS_AUTO_RECOVERY_ATTEMPTS: '0' });
+    try {
+      const id = await seed();
+      expect(await recoverFailedPlatforms(off)).toMatchObject({ processed: 0, flipped: 0 });
+      expect(await row(id)).toMatchObject({ status: 'FAILED', autoRecoveryAttempts: 0, autoRecoveryExhaustedAt: null });
+      expect(await a.db.prisma.activity.count({ where: { workspaceId: id } })).toBe(0);
+    } finally {
+      await off.close();
     }
   });
 });

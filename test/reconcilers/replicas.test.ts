@@ -60,8 +60,9 @@ describe('reconcilers across two worker processes', () => {
       expect(ticks.length).toBeGreaterThan(0);
       expect(new Set(ticks).size, `${name} ticks ${ticks.join(',')}`).toBe(ticks.length);
     }
-    // both processes tried every period; the loser of each tick's claim skipped it
-    expect(lost.length).toBeGreaterThan(0);
+    // Both processes took part (each tries every period: it runs the tick or logs that it lost it).
+    // Whether they happened to claim the same tick here is scheduling luck, so it is not asserted;
+    // test/reconcilers/tick.test.ts forces that collision and asserts exactly one winner.
     expect(new Set([...cycles, ...lost].map((c) => c.pid)).size).toBe(2);
 
     const ids = seeded.map((s) => s.workspaceId);

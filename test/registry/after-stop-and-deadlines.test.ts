@@ -31,6 +31,10 @@ describe('a stopped workspace stays stopped; a runtime that never registers fail
   it('a stopped PLATFORM workspace is not revived by its runtime, not even through a failing gate', async () => {
     const ws = await createExternalWorkspace(server, org, { kind: 'PLATFORM', model: 'claude' });
     expect((await register(ws, { model: 'claude' })).workspace.status).toBe('ONLINE');
+    // the create operation's job may not have run yet on a loaded machine; until it has, a stop is
+    // (rightly) a CONFLICT
+    const prisma = server.trellis.services.db.prisma;
+    await waitFor(async () => (await prisma.operation.count({ where: { workspaceId: ws.id, status: { in: ['QUEUED', 'RUNNING'] } } })) === 0, 30_000, 'the create operation to finish');
     await org.admin.ok(STOP, { id: ws.id });
     await waitFor(async () => (await org.admin.ok(STATUS, { id: ws.id })).workspace?.status === 'STOPPED');
 

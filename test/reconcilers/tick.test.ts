@@ -1,0 +1,72 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { claimTick } from '../../src/reconcilers/tick.ts';
+import { createTestDatabase } from '../support/db.ts';
+import { pollUntil, waitFor } from '../support/process.ts';
+import { makeServices } from '../support/services.ts';
+
+/**
+ * The tick claim, with the collision forced rather than hoped for: two replicas (two services, each
+ * on its own connection pool) claim the same tick while a third connection holds the row, so both
+ * are parked on it and released together. Exactly one wins; a later tick is won again.
+ */
+describe('reconciler tick claim', () => {
+  let database: { url: string; drop: () => Promise<void> };
+  let a: Awaited<ReturnType<typeof makeServices>>;
+  let b: Awaited<ReturnType<typeof makeServices>>;
+  let other: pg.Pool;
+  // An interval so long that both claims compute the same tick whatever the scheduling (tick 1 until 2001).
+  const LONG = 1e12;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    [a, b] = await Promise.all([makeServices(database.url, []), makeServices(database.url, [])]);
+    other = new pg.Pool({ connectionString: database.url, max: 2 });
+  });
+  afterAll(async () => {
+    await other?.end();
+    await a?.close();
+    await b?.close();
+    await database?.drop();
+  });
+
+  it('two replicas parked on the same tick: exactly one runs it; the next tick is claimed again', async () => {
+    const name = 'barrier-test';
+    await other.query(`INSERT INTO "ReconcilerState" (name, tick) VALUES ($1, 0)`, [name]);
+    const holder = await other.connect();
+    let claims: (bigint | undefined)[];
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`SELECT name FROM "ReconcilerState" WHERE name = $1 FOR UPDATE`, [name]);
+      const racing = Promise.all([claimTick(a, name, LONG), claimTick(b, name, LONG)]);
+      await waitFor(async () => {
+        const { rows } = await other.query<{ n: string }>(
+          `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO "ReconcilerState"%'`);
+        return Number(rows[0]!.n) >= 2;
+      }, 10_000, 'both claims to wait on the row');
+      await holder.query('COMMIT');
+      claims = await racing;
+    } finally {
+      holder.release();
+    }
+    expect(claims.filter((c) => c !== undefined), `claims ${claims.join(',')}`).toHaveLength(1);
+    // the same tick again: nobody
+    expect(await claimTick(a, name, LONG)).toBeUndefined();
+    expect(await claimTick(b, name, LONG)).toBeUndefined();
+    // a later tick (a shorter interval gives a larger tick number): claimed again, once
+    const later = await Promise.all([claimTick(a, name, LONG / 10), claimTick(b, name, LONG / 10)]);
+    expect(later.filter((c) => c !== undefined)).toHaveLength(1);
+  });
+
+  it('a longer interval after a shorter one (a config change rolled out): ticks are claimed again within one interval, not never', async () => {
+    const name = 'interval-change';
+    expect(await claimTick(a, name, 50)).toBeDefined();
+    // the same time axis whatever the interval: the next 200 ms window is claimed
+    const started = Date.now();
+    await pollUntil('a tick of the longer interval to be claimed', async () => (await claimTick(b, name, 200)) ?? undefined, 5_000, 20);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    // and from then on once per window
+    const both = await Promise.all([claimTick(a, name, 200), claimTick(b, name, 200)]);
+    expect(both.filter((c) => c !== undefined).length).toBeLessThanOrEqual(1);
+  });
+});
