@@ -3,10 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recoverFailedPlatforms } from '../../src/reconcilers/platform-recovery.ts';
 import { newId } from '../../src/shared/ids.ts';
 import type { WorkspaceKind } from '../../src/generated/prisma/enums.ts';
-import { createTestDatabase } from '../support/db.ts';
 import { FakeProvider } from '../support/fake-provider.ts';
 import { waitFor } from '../support/process.ts';
-import { makeServices } from '../support/services.ts';
+import { makeServices, twoProcessesOnOneDatabase, type TwoProcesses } from '../support/services.ts';
 
 /**
  * FAILED PLATFORM workspaces whose runtime is silent are restarted automatically, with a backoff
@@ -14,24 +13,18 @@ import { makeServices } from '../support/services.ts';
  * workspace still checking in (a gate failure) is left to heal by heartbeat.
  */
 describe('automatic recovery of FAILED PLATFORM workspaces', () => {
-  let database: { url: string; drop: () => Promise<void> };
-  let a: Awaited<ReturnType<typeof makeServices>>;
-  let b: Awaited<ReturnType<typeof makeServices>>;
+  let a: TwoProcesses['a'];
+  let b: TwoProcesses['b'];
   let other: pg.Pool;
+  let processes: TwoProcesses | undefined;
   const fake = new FakeProvider('fake');
   const env = { TRELLIS_AUTO_RECOVERY_ATTEMPTS: '2', TRELLIS_AUTO_RECOVERY_BACKOFF_MS: '60000', TRELLIS_HEARTBEAT_STALE_MS: '30000' };
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    [a, b] = await Promise.all([makeServices(database.url, [fake], env), makeServices(database.url, [fake], env)]);
-    other = new pg.Pool({ connectionString: database.url, max: 2 });
+    processes = await twoProcessesOnOneDatabase([fake], env);
+    ({ a, b, other } = processes);
   });
-  afterAll(async () => {
-    await other?.end();
-    await a?.close();
-    await b?.close();
-    await database?.drop();
-  });
+  afterAll(() => processes?.close());
 
   const seed = async (opts: { kind?: WorkspaceKind; provider?: string; heartbeatSecondsAgo?: number } = {}) => {
     const orgId = newId('Org');
@@ -127,7 +120,7 @@ describe('automatic recovery of FAILED PLATFORM workspaces', () => {
   });
 
   it('TRELLIS_AUTO_RECOVERY_ATTEMPTS=0 switches it off: no restart, and no "gave up" either', async () => {
-    const off = await makeServices(database.url, [fake], { ...env, TRELLIS_AUTO_RECOVERY_ATTEMPTS: '0' });
+    const off = await makeServices(processes!.database.url, [fake], { ...env, TRELLIS_AUTO_RECOVERY_ATTEMPTS: '0' });
     try {
       const id = await seed();
       expect(await recoverFailedPlatforms(off)).toMatchObject({ processed: 0, flipped: 0 });

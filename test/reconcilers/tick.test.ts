@@ -1,9 +1,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { claimTick } from '../../src/reconcilers/tick.ts';
-import { createTestDatabase } from '../support/db.ts';
 import { pollUntil, waitFor } from '../support/process.ts';
-import { makeServices } from '../support/services.ts';
+import { twoProcessesOnOneDatabase, type TwoProcesses } from '../support/services.ts';
 
 /**
  * The tick claim, with the collision forced rather than hoped for: two replicas (two services, each
@@ -11,24 +10,18 @@ import { makeServices } from '../support/services.ts';
  * are parked on it and released together. Exactly one wins; a later tick is won again.
  */
 describe('reconciler tick claim', () => {
-  let database: { url: string; drop: () => Promise<void> };
-  let a: Awaited<ReturnType<typeof makeServices>>;
-  let b: Awaited<ReturnType<typeof makeServices>>;
+  let a: TwoProcesses['a'];
+  let b: TwoProcesses['b'];
   let other: pg.Pool;
+  let processes: TwoProcesses | undefined;
   // An interval so long that both claims compute the same tick whatever the scheduling (tick 1 until 2001).
   const LONG = 1e12;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    [a, b] = await Promise.all([makeServices(database.url, []), makeServices(database.url, [])]);
-    other = new pg.Pool({ connectionString: database.url, max: 2 });
+    processes = await twoProcessesOnOneDatabase([]);
+    ({ a, b, other } = processes);
   });
-  afterAll(async () => {
-    await other?.end();
-    await a?.close();
-    await b?.close();
-    await database?.drop();
-  });
+  afterAll(() => processes?.close());
 
   it('two replicas parked on the same tick: exactly one runs it; the next tick is claimed again', async () => {
     const name = 'barrier-test';

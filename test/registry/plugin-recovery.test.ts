@@ -6,10 +6,9 @@ import { externalProvider } from '../../src/providers/external.ts';
 import { heartbeat, register } from '../../src/registry/service.ts';
 import { newId } from '../../src/shared/ids.ts';
 import type { WorkspaceKind, WorkspaceStatus } from '../../src/generated/prisma/enums.ts';
-import { createTestDatabase } from '../support/db.ts';
 import { FakeProvider } from '../support/fake-provider.ts';
 import { pollUntil, waitFor } from '../support/process.ts';
-import { makeServices } from '../support/services.ts';
+import { twoProcessesOnOneDatabase, type TwoProcesses } from '../support/services.ts';
 
 /**
  * Seed 000: a PLATFORM workspace failing the MCP gate fires the declared-plugin reconcile from the
@@ -17,25 +16,19 @@ import { makeServices } from '../support/services.ts';
  * per workspace across every process: the cooldown is a column claimed with a conditional update.
  */
 describe('declared-plugin reconcile fired by the MCP gate', () => {
-  let database: { url: string; drop: () => Promise<void> };
   const fake = new FakeProvider('fake');
   // two processes' worth of services, each on its own connection pool
-  let a: Awaited<ReturnType<typeof makeServices>>;
-  let b: Awaited<ReturnType<typeof makeServices>>;
+  let a: TwoProcesses['a'];
+  let b: TwoProcesses['b'];
   let other: pg.Pool;
+  let processes: TwoProcesses | undefined;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
     const env = { TRELLIS_MCP_RECOVERY_COOLDOWN_MS: '600000' };
-    [a, b] = await Promise.all([makeServices(database.url, [fake, externalProvider], env), makeServices(database.url, [fake, externalProvider], env)]);
-    other = new pg.Pool({ connectionString: database.url, max: 2 });
+    processes = await twoProcessesOnOneDatabase([fake, externalProvider], env);
+    ({ a, b, other } = processes);
   });
-  afterAll(async () => {
-    await other?.end();
-    await a?.close();
-    await b?.close();
-    await database?.drop();
-  });
+  afterAll(() => processes?.close());
 
   const seed = async (opts: { kind?: WorkspaceKind; provider?: string; status?: WorkspaceStatus } = {}) => {
     const orgId = newId('Org');

@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import type { Ctx, Services } from '../../src/app/context.ts';
 import { buildServices } from '../../src/app/services.ts';
 import { loadConfig } from '../../src/config.ts';
@@ -9,6 +10,7 @@ import { EventBus } from '../../src/events/bus.ts';
 import type { Provider } from '../../src/providers/provider.ts';
 import { ProviderRegistry } from '../../src/providers/registry.ts';
 import { createLogger } from '../../src/shared/logger.ts';
+import { createTestDatabase } from './db.ts';
 import { openLogFile } from './log-capture.ts';
 import { newId } from '../../src/shared/ids.ts';
 import type { WorkspaceStatus } from '../../src/generated/prisma/enums.ts';
@@ -40,6 +42,31 @@ export async function makeServices(
     close: async () => {
       await db.close();
       await fs.rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export type TwoProcesses = {
+  database: { url: string; drop: () => Promise<void> };
+  a: Awaited<ReturnType<typeof makeServices>>;
+  b: Awaited<ReturnType<typeof makeServices>>;
+  /** "Another connection": what a concurrent request, sweep or lock holder does in a test. */
+  other: pg.Pool;
+  close: () => Promise<void>;
+};
+
+/** Two Trellis processes' worth of services (each on its own pool) on one fresh database. */
+export async function twoProcessesOnOneDatabase(providers: Provider[], env: Record<string, string> = {}): Promise<TwoProcesses> {
+  const database = await createTestDatabase();
+  const [a, b] = await Promise.all([makeServices(database.url, providers, env), makeServices(database.url, providers, env)]);
+  const other = new pg.Pool({ connectionString: database.url, max: 3 });
+  return {
+    database, a, b, other,
+    close: async () => {
+      await other.end();
+      await a.close();
+      await b.close();
+      await database.drop();
     },
   };
 }
