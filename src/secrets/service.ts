@@ -105,7 +105,10 @@ export async function setSecret(ctx: Ctx, input: unknown): Promise<SetSecretResu
     const version = (existing?.version ?? 0) + 1;
     const stored = await store.write({ id, orgId: t.orgId, workspaceId: t.workspace?.id ?? null, key: data.key, version }, data.value).catch(storeFailure);
     const plan = await planRestarts(tx, ctx, {
-      orgId: t.orgId, workspaceId: t.workspace?.id ?? null, secretId: id, key: data.key, runtimeConsumed, change: 'SET',
+      orgId: t.orgId, workspaceId: t.workspace?.id ?? null, secretId: id, key: data.key, change: 'SET',
+      // A key the runtime consumed until now is a runtime change even when it stops being consumed:
+      // the runtime holds its value until it restarts (as for a delete).
+      runtimeConsumed: runtimeConsumed || existing?.runtimeConsumed === true,
       ...who, callerWorkspaceId: actor.kind === 'WORKSPACE' ? actor.workspaceId : undefined,
     });
     // The insert's foreign-key checks take key-share locks on org/workspace: activity lock first.

@@ -216,6 +216,19 @@ describe('secrets and restarts (real server, local store)', () => {
     expect(await org.admin.code(DELETE_SECRET, { input: { scope: 'WORKSPACE', workspaceId: ws.id, key: 'TOKEN' } })).toBe('NOT_FOUND');
   });
 
+  it('a consumed key set to runtimeConsumed: false still restarts (the runtime must stop holding it); false to false does not', async () => {
+    const ws = await createRunningWorkspace(server, org, { provider: 'fake', name: 'unconsumed' });
+    // a consumed key (made consumed behind the API's back, so that setting it restarted nothing)
+    await org.admin.ok(SET_SECRET, { input: { scope: 'WORKSPACE', workspaceId: ws.id, key: 'WAS_CONSUMED', value: testSecretValue(), runtimeConsumed: false } });
+    await prisma().secret.updateMany({ where: { workspaceId: ws.id, key: 'WAS_CONSUMED' }, data: { runtimeConsumed: true } });
+    const flip = await org.admin.ok(SET_SECRET, { input: { scope: 'WORKSPACE', workspaceId: ws.id, key: 'WAS_CONSUMED', value: testSecretValue(), runtimeConsumed: false } });
+    expect(flip.setSecret.secret.runtimeConsumed).toBe(false);
+    expect(flip.setSecret.restarts).toEqual([{ workspace: { id: ws.id }, outcome: 'SCHEDULED', reason: null }]);
+    const again = await org.admin.ok(SET_SECRET, { input: { scope: 'WORKSPACE', workspaceId: ws.id, key: 'WAS_CONSUMED', value: testSecretValue(), runtimeConsumed: false } });
+    expect(again.setSecret.restarts).toEqual([{ workspace: { id: ws.id }, outcome: 'SKIPPED', reason: 'NOT_RUNTIME_CONSUMED' }]);
+    expect(await settledRestarts(server, ws.id)).toHaveLength(1);
+  });
+
   it('a restart that fails to provision surfaces exactly like a provision failure (FAILED, lastSampleError, PROVISION_FAILED, provisionFailures)', async () => {
     const ws = await createRunningWorkspace(server, org, { provider: 'flaky', name: 'flaky' });
     const alerts = org.admin.subscribe(graphql(`subscription SecProvisionFailures { provisionFailures { workspace { id } error operation { kind status } } }`));
