@@ -4,7 +4,7 @@ import { awsSecretName } from '../../src/secrets/stores/aws.ts';
 import { graphql } from '../generated/gql.js';
 import pg from 'pg';
 import { FakeProvider, Gate } from '../support/fake-provider.ts';
-import { createOrgWithUsers, heartbeat, type OrgFixture } from '../support/fixtures.ts';
+import { createOrgWithUsers, heartbeat, register, type OrgFixture } from '../support/fixtures.ts';
 import { testSecretValue } from '../support/log-capture.ts';
 import { pollUntil, waitFor } from '../support/process.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
@@ -21,10 +21,11 @@ describe('secrets and restarts (real server, local store)', () => {
   let org: OrgFixture;
   const fake = new FakeProvider('fake');
   const flaky = new FakeProvider('flaky');
+  const other = new FakeProvider('other');
 
   beforeAll(async () => {
     server = await startTestServer({
-      providers: [fake, flaky],
+      providers: [fake, flaky, other],
       env: { TRELLIS_RESTART_DEBOUNCE_MS: String(DEBOUNCE_MS), TRELLIS_PROVISION_ATTEMPTS: '1', TRELLIS_HEARTBEAT_STALE_MS: '3600000' },
     });
     org = await createOrgWithUsers(server);
@@ -159,6 +160,22 @@ describe('secrets and restarts (real server, local store)', () => {
     await org.member.ok(graphql(`mutation SecRestart($id: ID!) { restartWorkspace(workspaceId: $id) { id } }`), { id: concierge.id });
     expect((await org.admin.ok(WORKSPACE_STATE, { id: concierge.id })).workspace).toMatchObject({ status: 'PROVISIONING', restartPending: false });
     expect(await restartOps(server, concierge.id)).toHaveLength(1);
+  });
+
+  it('a switchProvider answers a deferred restart too: the new runtime read the current secrets, its first idle heartbeat restarts nothing', async () => {
+    const concierge = await createRunningWorkspace(server, org, { provider: 'fake', name: 'concierge-switch', kind: 'PLATFORM' });
+    await heartbeat(concierge, { activeTurn: true, model: 'm1' });
+    const r = await concierge.client.ok(SET_SECRET, { input: { scope: 'WORKSPACE', workspaceId: concierge.id, key: 'BEFORE_SWITCH', value: testSecretValue() } });
+    expect(r.setSecret.restarts[0]).toMatchObject({ outcome: 'DEFERRED', reason: 'SELF_WRITE' });
+    const { switchProvider } = await org.admin.ok(graphql(`mutation SecSwitch($input: SwitchProviderInput!) { switchProvider(input: $input) { operation { id } } }`), { input: { workspaceId: concierge.id, provider: 'other' } });
+    await pollUntil('the switch to finish', async () => ((await prisma().operation.findUnique({ where: { id: switchProvider.operation.id } }))?.status === 'SUCCEEDED' ? true : undefined), 20_000, 20);
+    // the switch revoked the old runtime's tokens: the new runtime has its own
+    const { issueWorkspaceToken } = await org.admin.ok(graphql(`mutation SecReissue($id: ID!) { issueWorkspaceToken(workspaceId: $id) { token } }`), { id: concierge.id });
+    const fresh = { id: concierge.id, token: issueWorkspaceToken.token, client: server.client(issueWorkspaceToken.token) };
+    expect((await register(fresh)).workspace.status).toBe('ONLINE');
+    expect(await heartbeat(fresh, { activeTurn: false, model: 'm1' })).toMatchObject({ accepted: true, restartPending: false });
+    expect(await pendingRestartJobs(server, concierge.id)).toBe(0);
+    expect(await restartOps(server, concierge.id)).toHaveLength(0);
   });
 
   it('ten writes to one workspace inside the debounce window: exactly one restart', async () => {
