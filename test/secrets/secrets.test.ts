@@ -179,23 +179,39 @@ describe('secrets and restarts (real server, local store)', () => {
   });
 
   it('ten writes to one workspace inside the debounce window: exactly one restart', async () => {
-    const ws = await createRunningWorkspace(server, org, { provider: 'fake', name: 'busy' });
-    const runAt = async () => (await prisma().$queryRaw<{ run_at: Date }[]>`SELECT run_at FROM graphile_worker.jobs WHERE key = ${`secret-restart:${ws.id}`}`)[0]?.run_at;
-    const runAts: (Date | undefined)[] = [];
-    for (let i = 0; i < 10; i++) {
-      const r = await org.admin.ok(SET_SECRET, { input: { scope: 'WORKSPACE', workspaceId: ws.id, key: `KEY_${i % 3}`, value: testSecretValue(`d${i}`) } });
-      expect(r.setSecret.restarts).toEqual([{ workspace: { id: ws.id }, outcome: 'SCHEDULED', reason: null }]);
-      expect(r.setSecret.warnings.join(' ')).toMatch(/1 workspace\(s\) will restart/);
-      runAts.push(await runAt());
+    // The case is writes that each land within the window of the one before. Whether they did is
+    // measured, not assumed: write i+1 (and the job count read after it) done less than the window
+    // after write i began means write i's job was not yet due. A stall longer than that on a loaded
+    // machine is another case (two windows), so the scenario runs again on a fresh workspace.
+    for (let attempt = 1; ; attempt++) {
+      const ws = await createRunningWorkspace(server, org, { provider: 'fake', name: `busy-${attempt}` });
+      // every secret-restart job in the workspace's queue, whatever its key: replacement shows as one
+      const jobs = async () => Number((await prisma().$queryRaw<{ n: bigint }[]>`
+        SELECT count(*) AS n FROM graphile_worker.jobs WHERE task_identifier = 'secret-restart' AND queue_name = ${`ws:${ws.id}`}`)[0]!.n);
+      const began: number[] = [];
+      const read: number[] = [];
+      const counts: number[] = [];
+      const results = [];
+      for (let i = 0; i < 10; i++) {
+        began.push(Date.now());
+        results.push(await org.admin.ok(SET_SECRET, { input: { scope: 'WORKSPACE', workspaceId: ws.id, key: `KEY_${i % 3}`, value: testSecretValue(`d${i}`) } }));
+        counts.push(await jobs());
+        read.push(Date.now());
+      }
+      const inWindow = began.every((b, i) => read[i]! - b < DEBOUNCE_MS && (i === 9 || read[i + 1]! - b < DEBOUNCE_MS));
+      if (!inWindow && attempt < 3) continue;
+      expect(inWindow, `writes began ${JSON.stringify(began)}, done ${JSON.stringify(read)}`).toBe(true);
+      for (const r of results) {
+        expect(r.setSecret.restarts).toEqual([{ workspace: { id: ws.id }, outcome: 'SCHEDULED', reason: null }]);
+        expect(r.setSecret.warnings.join(' ')).toMatch(/1 workspace\(s\) will restart/);
+      }
+      // one pending job all along (each write replaced it, pushing its run_at out), none run early
+      expect(counts).toEqual(Array.from({ length: 10 }, () => 1));
+      const ops = await settledRestarts(server, ws.id);
+      expect(ops).toHaveLength(1);
+      expect(await prisma().activity.count({ where: { workspaceId: ws.id, type: 'RESTART_SCHEDULED', data: { path: ['reason'], equals: 'SECRET_CHANGED' } } })).toBe(10);
+      return;
     }
-    // one job all along, its run_at pushed out by each write (replace mode): the restart waits for a quiet window
-    expect(runAts.every((d) => d instanceof Date)).toBe(true);
-    expect(runAts[9]!.getTime()).toBeGreaterThan(runAts[0]!.getTime());
-    expect(await restartOps(server, ws.id)).toHaveLength(0);
-    expect(await pendingRestartJobs(server, ws.id)).toBe(1);
-    const ops = await settledRestarts(server, ws.id);
-    expect(ops).toHaveLength(1);
-    expect(await prisma().activity.count({ where: { workspaceId: ws.id, type: 'RESTART_SCHEDULED', data: { path: ['reason'], equals: 'SECRET_CHANGED' } } })).toBe(10);
   });
 
   it('an org secret fans out to every workspace of the org; N restarts are announced', async () => {
