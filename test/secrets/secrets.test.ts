@@ -127,29 +127,44 @@ describe('secrets and restarts (real server, local store)', () => {
   });
 
   it('a debounced restart due while an operation is in flight waits behind it in the workspace queue, then adds no second operation and no error', async () => {
-    const ws = await createRunningWorkspace(server, org, { provider: 'fake', name: 'in-flight' });
-    const r = await org.admin.ok(SET_SECRET, { input: { scope: 'WORKSPACE', workspaceId: ws.id, key: 'IN_FLIGHT', value: testSecretValue() } });
-    expect(r.setSecret.restarts[0]!.outcome).toBe('SCHEDULED');
-    fake.provisionGate = new Gate();
+    const RESTART = graphql(`mutation SecManualRestart($id: ID!) { restartWorkspace(workspaceId: $id) { id } }`);
+    let wsId = '';
     try {
-      const { restartWorkspace } = await org.member.ok(graphql(`mutation SecManualRestart($id: ID!) { restartWorkspace(workspaceId: $id) { id } }`), { id: ws.id });
-      await waitFor(() => fake.provisions.includes(restartWorkspace.id), 10_000, 'the manual restart to be provisioning');
+      // The case needs the manual restart claimed before the debounced job is due. If a stall on a
+      // loaded machine let the job claim first (the manual restart is then CONFLICT), that is
+      // another case: run it again on a fresh workspace.
+      for (let attempt = 1; ; attempt++) {
+        fake.provisionGate = undefined; // the PROVISION of the new workspace is not held
+        const candidate = await createRunningWorkspace(server, org, { provider: 'fake', name: `in-flight-${attempt}` });
+        fake.provisionGate = new Gate();
+        const r = await org.admin.ok(SET_SECRET, { input: { scope: 'WORKSPACE', workspaceId: candidate.id, key: 'IN_FLIGHT', value: testSecretValue() } });
+        expect(r.setSecret.restarts[0]!.outcome).toBe('SCHEDULED');
+        const manual = await org.member.request(RESTART, { id: candidate.id });
+        if (manual.errors?.[0]?.extensions?.code === 'CONFLICT' && attempt < 3) {
+          fake.provisionGate.release();
+          continue;
+        }
+        expect(manual.errors).toBeUndefined();
+        wsId = candidate.id;
+        await waitFor(() => fake.provisions.includes(manual.data!.restartWorkspace.id), 10_000, 'the manual restart to be provisioning');
+        break;
+      }
       // the debounced job is due, but the queue is busy with the operation's job
       await waitFor(async () => {
-        const [job] = await prisma().$queryRaw<{ due: boolean }[]>`SELECT run_at <= now() AS due FROM graphile_worker.jobs WHERE key = ${`secret-restart:${ws.id}`}`;
+        const [job] = await prisma().$queryRaw<{ due: boolean }[]>`SELECT run_at <= now() AS due FROM graphile_worker.jobs WHERE key = ${`secret-restart:${wsId}`}`;
         return job?.due === true;
       }, 10_000, 'the debounced restart to be due');
-      expect(await pendingRestartJobs(server, ws.id)).toBe(1);
-      expect(await restartOps(server, ws.id)).toHaveLength(1);
+      expect(await pendingRestartJobs(server, wsId)).toBe(1);
+      expect(await restartOps(server, wsId)).toHaveLength(1);
     } finally {
-      fake.provisionGate.release();
+      fake.provisionGate?.release();
       fake.provisionGate = undefined;
     }
-    const ops = await settledRestarts(server, ws.id);
+    const ops = await settledRestarts(server, wsId);
     expect(ops).toHaveLength(1); // the manual one only: its fresh runtime reads the new value
     const [failed] = await prisma().$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM graphile_worker.jobs WHERE last_error IS NOT NULL`;
     expect(Number(failed!.n)).toBe(0);
-    expect(server.logs.join('')).toMatch(new RegExp(`"workspaceId":"${ws.id}".*secret restart not needed`));
+    expect(server.logs.join('')).toMatch(new RegExp(`"workspaceId":"${wsId}".*secret restart not needed`));
   });
 
   it('an admin writing a PLATFORM workspace’s secret defers too (PLATFORM_WORKSPACE); restartWorkspace clears the flag', async () => {
