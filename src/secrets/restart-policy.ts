@@ -19,6 +19,7 @@ export type RestartTarget = {
 export type SecretChange = {
   /** The workspace whose token made the change; undefined for people. */
   callerWorkspaceId: string | undefined;
+  /** Whether runtimes consume the key before or after the change (either needs a restart). */
   runtimeConsumed: boolean;
 };
 

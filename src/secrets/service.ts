@@ -98,14 +98,26 @@ export async function setSecret(ctx: Ctx, input: unknown): Promise<SetSecretResu
   const store = ctx.secrets.current;
   const who = { actorKind: actor.kind, actorId: actorId(actor) };
 
+  const ref = { orgId: t.orgId, workspaceId: t.workspace?.id ?? null, key: data.key };
+  /** A value written to a store under a name no committed row may name (cleaned up if the transaction fails). */
+  let unnamedStoreWrite = false;
   const result = await ctx.db.prisma.$transaction(async (tx) => {
-    await lockSecretName(tx, { orgId: t.orgId, workspaceId: t.workspace?.id ?? null, key: data.key });
+    await lockSecretName(tx, ref);
     const existing = await tx.secret.findFirst({ where: whereKey(t, data.key) });
     const id = existing?.id ?? newId('Secret');
     const version = (existing?.version ?? 0) + 1;
-    const stored = await store.write({ id, orgId: t.orgId, workspaceId: t.workspace?.id ?? null, key: data.key, version }, data.value).catch(storeFailure);
+    // (before the write: a failure half-way, e.g. restored but not written, leaves a value no row names too)
+    unnamedStoreWrite = store.name !== 'local' && existing?.store !== store.name;
+    const stored = await store.write({ id, ...ref, version }, data.value).catch(storeFailure);
+    if (existing && existing.store !== store.name && existing.store !== 'local') {
+      // The server was switched between stores: the value in the old one is named by no row from now on.
+      await enqueueJob(tx, SECRET_STORE_DELETE_TASK, { ...ref, store: existing.store }, { jobKey: `${SECRET_STORE_DELETE_TASK}:${awsSecretName(ref)}` });
+    }
     const plan = await planRestarts(tx, ctx, {
-      orgId: t.orgId, workspaceId: t.workspace?.id ?? null, secretId: id, key: data.key, runtimeConsumed, change: 'SET',
+      orgId: t.orgId, workspaceId: t.workspace?.id ?? null, secretId: id, key: data.key, change: 'SET',
+      // A key the runtime consumed until now is a runtime change even when it stops being consumed:
+      // the runtime holds its value until it restarts (as for a delete).
+      runtimeConsumed: runtimeConsumed || existing?.runtimeConsumed === true,
       ...who, callerWorkspaceId: actor.kind === 'WORKSPACE' ? actor.workspaceId : undefined,
     });
     // The insert's foreign-key checks take key-share locks on org/workspace: activity lock first.
@@ -126,11 +138,19 @@ export async function setSecret(ctx: Ctx, input: unknown): Promise<SetSecretResu
       data: { secretId: id, key: data.key, scope: t.scope, version, runtimeConsumed },
     }, ...plan.activity]);
     return { secret, restarts: plan.decisions };
-  }, TX_OPTIONS).catch((err: unknown) => {
+  }, TX_OPTIONS).catch(async (err: unknown) => {
+    // A new Secrets Manager secret (or one restored from its scheduled deletion) that no row names:
+    // the same cleanup job as a delete removes it, unless a later write names it by then.
+    if (unnamedStoreWrite) await scheduleStoreCleanup(ctx, { ...ref, store: store.name });
     if (isUniqueViolation(err)) throw new AppError('CONFLICT', `secret ${data.key} was created meanwhile; retry`);
     throw err;
   });
   return { ...result, warnings: await warningsFor(ctx, actor, result.restarts) };
+}
+
+async function scheduleStoreCleanup(svc: Services, payload: { orgId: string; workspaceId: string | null; key: string; store: string }): Promise<void> {
+  await svc.db.prisma.$transaction((tx) => enqueueJob(tx, SECRET_STORE_DELETE_TASK, payload, { jobKey: `${SECRET_STORE_DELETE_TASK}:${awsSecretName(payload)}` }))
+    .catch((err: unknown) => svc.log.error({ ...payload, err: (err as Error).message }, 'could not schedule the cleanup of a stored value no row names'));
 }
 
 /**

@@ -10,11 +10,12 @@ import type { Logger } from '../shared/logger.ts';
  */
 export function maskError(log: Logger) {
   return (error: unknown): Error => {
+    // GraphQL's own complaint (graphql-ws results are not rewritten later, so here as well)
+    if (isRequestError(error)) return normalizeError(error);
     const original = error instanceof GraphQLError ? error.originalError ?? error : error;
     if (original instanceof GraphQLError && typeof original.extensions.code === 'string' && ERROR_CODES.has(original.extensions.code)) {
       return error as Error;
     }
-    if (isRequestError(error)) return error; // normalised below
     log.error({ err: original }, 'unexpected error while executing a request');
     return new GraphQLError('Internal server error', {
       ...(error instanceof GraphQLError ? { nodes: error.nodes, path: error.path } : {}),
@@ -36,15 +37,39 @@ function isRequestError(error: unknown): error is GraphQLError {
 
 export function normalizeError(error: GraphQLError): GraphQLError {
   const code = error.extensions?.code;
-  if (typeof code === 'string' && ERROR_CODES.has(code)) return error;
-  return new GraphQLError(error.message, {
+  const message = withoutInputValues(error);
+  if (typeof code === 'string' && ERROR_CODES.has(code) && message === error.message) return error;
+  return new GraphQLError(message, {
     nodes: error.nodes,
     source: error.source,
     positions: error.positions,
     path: error.path,
-    extensions: { ...(typeof code === 'string' ? { reason: code } : {}), code: 'BAD_USER_INPUT' },
+    extensions: { ...(typeof code === 'string' && !ERROR_CODES.has(code) ? { reason: code } : {}), code: 'BAD_USER_INPUT' },
   });
 }
+
+/**
+ * graphql-js quotes the offending input in its own messages — a variable that does not coerce
+ * comes back whole (`Variable "$input" got invalid value { key: "K", value: "…" }; Field "scope" …`),
+ * a scalar says what it could not represent (`String cannot represent a non string value: …`), a
+ * literal what was found (`…, found …`). A secret's value would be echoed in the error. The
+ * message keeps what was wrong and where (the variable, the path, the reason), never the value.
+ */
+export function withoutInputValues(error: GraphQLError): string {
+  const inner = error.originalError;
+  const variable = /^Variable "\$([^"]+)" got invalid value /.exec(error.message);
+  if (variable && inner && error.message.endsWith(`; ${inner.message}`)) {
+    const prefix = error.message.slice(0, error.message.length - inner.message.length - 2);
+    // Only the path ends the prefix like this: a quoted value ends in an escaped quote, an object in a brace.
+    const at = / at "([^"\s]+)"$/.exec(prefix);
+    return `Variable "$${variable[1]}" got invalid value${at ? ` at "${at[1]}"` : ''}; ${withoutQuotedValue(inner.message)}`;
+  }
+  return withoutQuotedValue(error.message);
+}
+
+const withoutQuotedValue = (message: string) => message
+  .replace(/^((?:Int|Float|String|Boolean|ID|Enum "[^"]*") cannot represent [^:]*):[\s\S]*$/, '$1.')
+  .replace(/^(Expected value of type "[^"]*"), found [\s\S]*$/, '$1, found a value of another type.');
 
 type Result = { errors?: readonly GraphQLError[] };
 

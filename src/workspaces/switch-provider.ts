@@ -114,7 +114,9 @@ async function writeProvider(svc: Services, op: Operation, ws: Workspace, plan: 
   await svc.db.prisma.$transaction(async (tx) => {
     const { count } = await tx.workspace.updateMany({
       where: { id: ws.id, claimId: op.id, status: 'PROVISIONING', provider: plan.from },
-      data: { provider: plan.to, instanceId: null, url: null, updatedAt: svc.clock.now() },
+      // The old instance is stopped: the runtime the new provider starts reads the current
+      // secrets, which answers a deferred secret restart (as every restart claim does).
+      data: { provider: plan.to, instanceId: null, url: null, restartPending: false, updatedAt: svc.clock.now() },
     });
     if (count !== 1) {
       const now = await tx.workspace.findUnique({ where: { id: ws.id }, select: { claimId: true, status: true, provider: true } });

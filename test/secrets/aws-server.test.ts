@@ -76,6 +76,38 @@ describe('secrets on Secrets Manager (real server, real SDK, local AWS-compatibl
     expect(await runtime('DB_FAILS')).toEqual([{ key: 'DB_FAILS', value: before, version: 1 }]); // … the runtime still reads the committed one
   });
 
+  it('a database failure after creating a new Secrets Manager secret: no row names it, so the cleanup job schedules its deletion', async () => {
+    await prisma().$executeRawUnsafe(`CREATE FUNCTION test_fail_aws_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$`);
+    await prisma().$executeRawUnsafe(`CREATE TRIGGER test_fail_aws_insert BEFORE INSERT ON "Secret" FOR EACH ROW EXECUTE FUNCTION test_fail_aws_insert()`);
+    try {
+      expect((await set('NEVER_NAMED', testSecretValue('unnamed'))).errors?.[0]?.extensions?.code).toBe('INTERNAL');
+    } finally {
+      await prisma().$executeRawUnsafe(`DROP TRIGGER test_fail_aws_insert ON "Secret"`);
+      await prisma().$executeRawUnsafe(`DROP FUNCTION test_fail_aws_insert()`);
+    }
+    expect(await prisma().secret.count({ where: { workspaceId: ws.id, key: 'NEVER_NAMED' } })).toBe(0);
+    await pollUntil('the unnamed value to be scheduled for deletion', () => (aws.secrets.get(smName('NEVER_NAMED'))?.deletedDate !== undefined ? true : undefined), 20_000);
+    // and a retry of the write still lands (restored, then written)
+    const value = testSecretValue('retried');
+    expect((await set('NEVER_NAMED', value)).errors).toBeUndefined();
+    await pollUntil('the cleanup jobs to finish', async () => ((await noJobsLeft()) ? true : undefined), 20_000);
+    expect(await runtime('NEVER_NAMED')).toEqual([{ key: 'NEVER_NAMED', value, version: 1 }]);
+  });
+
+  it('a server switched to the local store: the next write of a key held in Secrets Manager schedules the old value’s deletion', async () => {
+    await set('MOVED', testSecretValue('in-sm'));
+    const local = await startTestServer({ databaseUrl: server.databaseUrl, dataDir: server.dataDir, env: { TRELLIS_SECRET_STORE: 'local', AWS_REGION: 'us-east-1', TRELLIS_AWS_ENDPOINT: aws.url } });
+    try {
+      const value = testSecretValue('in-local');
+      expect((await local.client(org.admin.token).ok(SET_SECRET, { input: { scope: 'WORKSPACE', workspaceId: ws.id, key: 'MOVED', value } })).setSecret.secret.version).toBe(2);
+      expect(await prisma().secret.findFirstOrThrow({ where: { workspaceId: ws.id, key: 'MOVED' } })).toMatchObject({ store: 'local', storeRef: null });
+      await pollUntil('the Secrets Manager copy to be scheduled for deletion', () => (aws.secrets.get(smName('MOVED'))?.deletedDate !== undefined ? true : undefined), 20_000);
+      expect(await runtime('MOVED')).toEqual([{ key: 'MOVED', value, version: 2 }]);
+    } finally {
+      await local.stop();
+    }
+  });
+
   it('delete: the row goes at once, a job schedules the SM deletion (retried through failures), and setting the key again restores the name', async () => {
     await set('GONE', testSecretValue('gone'));
     aws.inject('DeleteSecret', ...Array.from({ length: 3 }, () => ({ status: 500, code: 'InternalServiceError' }))); // the first job run fails

@@ -120,6 +120,12 @@ describe('secrets: authorization matrix and bad input (real server)', () => {
       ['workspaceId of another type', { scope: 'WORKSPACE', workspaceId: m.orgA.orgId, key: 'OK', value: v }, 'BAD_USER_INPUT'],
       ['malformed orgId', { scope: 'ORG', orgId: 'ws_nope', key: 'OK', value: v }, 'BAD_USER_INPUT'],
       ['unknown scope', { scope: 'GLOBAL', key: 'OK', value: v }, 'BAD_USER_INPUT'],
+      // graphql-js's own coercion messages quote the offending input (here the whole object, value included)
+      ['missing scope', { workspaceId: ws, key: 'OK', value: v }, 'BAD_USER_INPUT'],
+      ['an unknown field', { scope: 'WORKSPACE', workspaceId: ws, key: 'OK', value: v, valu: v }, 'BAD_USER_INPUT'],
+      ['runtimeConsumed not a boolean', { scope: 'WORKSPACE', workspaceId: ws, key: 'OK', value: v, runtimeConsumed: 'yes' }, 'BAD_USER_INPUT'],
+      ['value not a string', { scope: 'WORKSPACE', workspaceId: ws, key: 'OK', value: { v } }, 'BAD_USER_INPUT'],
+      ['value a list', { scope: 'WORKSPACE', workspaceId: ws, key: 'OK', value: [v] }, 'BAD_USER_INPUT'],
       ['missing workspace', { scope: 'WORKSPACE', workspaceId: `ws_${'f'.repeat(32)}`, key: 'OK', value: v }, 'NOT_FOUND'],
     ];
     const got = [];
@@ -135,6 +141,23 @@ describe('secrets: authorization matrix and bad input (real server)', () => {
     expect(outcome(await admin.request(SECRETS, { scope: 'ORG', workspaceId: ws }))).toBe('BAD_USER_INPUT');
     const named = await admin.request(SET_SECRET, { input: { scope: 'WORKSPACE', workspaceId: ws, key: '1KEY', value: v } });
     expect(named.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', fields: ['key'] });
+    // the message still says what was wrong, and where
+    const missing = await admin.request(SET_SECRET, { input: { workspaceId: ws, key: 'OK', value: v } } as never);
+    expect(missing.errors?.[0]?.message).toBe('Variable "$input" got invalid value; Field "scope" of required type "SecretScope!" was not provided.');
+    const typed = await admin.request(SET_SECRET, { input: { scope: 'WORKSPACE', workspaceId: ws, key: 'OK', value: 12345 } } as never);
+    expect(typed.errors?.[0]?.message).toBe('Variable "$input" got invalid value at "input.value"; String cannot represent a non string value.');
+    // an inline literal of the wrong type is not quoted back either
+    const literal = await admin.request('mutation { setSecret(input: { scope: ORG, key: "OK", value: 987654321 }) { warnings } }');
+    expect(literal.errors?.[0]).toMatchObject({ message: 'String cannot represent a non string value.', extensions: { code: 'BAD_USER_INPUT' } });
+    // the same over graphql-ws
+    const overWs = admin.subscribe(SET_SECRET, { input: { workspaceId: ws, key: 'OK', value: v } } as never);
+    try {
+      const r = await overWs.next();
+      expect(r.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT' } });
+      expect(JSON.stringify(r)).not.toContain(SECRET_MARKER);
+    } finally {
+      await overWs.close();
+    }
   });
 });
 

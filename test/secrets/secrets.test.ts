@@ -4,7 +4,7 @@ import { awsSecretName } from '../../src/secrets/stores/aws.ts';
 import { graphql } from '../generated/gql.js';
 import pg from 'pg';
 import { FakeProvider, Gate } from '../support/fake-provider.ts';
-import { createOrgWithUsers, heartbeat, type OrgFixture } from '../support/fixtures.ts';
+import { createOrgWithUsers, heartbeat, register, type OrgFixture } from '../support/fixtures.ts';
 import { testSecretValue } from '../support/log-capture.ts';
 import { pollUntil, waitFor } from '../support/process.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
@@ -21,10 +21,11 @@ describe('secrets and restarts (real server, local store)', () => {
   let org: OrgFixture;
   const fake = new FakeProvider('fake');
   const flaky = new FakeProvider('flaky');
+  const other = new FakeProvider('other');
 
   beforeAll(async () => {
     server = await startTestServer({
-      providers: [fake, flaky],
+      providers: [fake, flaky, other],
       env: { TRELLIS_RESTART_DEBOUNCE_MS: String(DEBOUNCE_MS), TRELLIS_PROVISION_ATTEMPTS: '1', TRELLIS_HEARTBEAT_STALE_MS: '3600000' },
     });
     org = await createOrgWithUsers(server);
@@ -126,29 +127,44 @@ describe('secrets and restarts (real server, local store)', () => {
   });
 
   it('a debounced restart due while an operation is in flight waits behind it in the workspace queue, then adds no second operation and no error', async () => {
-    const ws = await createRunningWorkspace(server, org, { provider: 'fake', name: 'in-flight' });
-    const r = await org.admin.ok(SET_SECRET, { input: { scope: 'WORKSPACE', workspaceId: ws.id, key: 'IN_FLIGHT', value: testSecretValue() } });
-    expect(r.setSecret.restarts[0]!.outcome).toBe('SCHEDULED');
-    fake.provisionGate = new Gate();
+    const RESTART = graphql(`mutation SecManualRestart($id: ID!) { restartWorkspace(workspaceId: $id) { id } }`);
+    let wsId = '';
     try {
-      const { restartWorkspace } = await org.member.ok(graphql(`mutation SecManualRestart($id: ID!) { restartWorkspace(workspaceId: $id) { id } }`), { id: ws.id });
-      await waitFor(() => fake.provisions.includes(restartWorkspace.id), 10_000, 'the manual restart to be provisioning');
+      // The case needs the manual restart claimed before the debounced job is due. If a stall on a
+      // loaded machine let the job claim first (the manual restart is then CONFLICT), that is
+      // another case: run it again on a fresh workspace.
+      for (let attempt = 1; ; attempt++) {
+        fake.provisionGate = undefined; // the PROVISION of the new workspace is not held
+        const candidate = await createRunningWorkspace(server, org, { provider: 'fake', name: `in-flight-${attempt}` });
+        fake.provisionGate = new Gate();
+        const r = await org.admin.ok(SET_SECRET, { input: { scope: 'WORKSPACE', workspaceId: candidate.id, key: 'IN_FLIGHT', value: testSecretValue() } });
+        expect(r.setSecret.restarts[0]!.outcome).toBe('SCHEDULED');
+        const manual = await org.member.request(RESTART, { id: candidate.id });
+        if (manual.errors?.[0]?.extensions?.code === 'CONFLICT' && attempt < 3) {
+          fake.provisionGate.release();
+          continue;
+        }
+        expect(manual.errors).toBeUndefined();
+        wsId = candidate.id;
+        await waitFor(() => fake.provisions.includes(manual.data!.restartWorkspace.id), 10_000, 'the manual restart to be provisioning');
+        break;
+      }
       // the debounced job is due, but the queue is busy with the operation's job
       await waitFor(async () => {
-        const [job] = await prisma().$queryRaw<{ due: boolean }[]>`SELECT run_at <= now() AS due FROM graphile_worker.jobs WHERE key = ${`secret-restart:${ws.id}`}`;
+        const [job] = await prisma().$queryRaw<{ due: boolean }[]>`SELECT run_at <= now() AS due FROM graphile_worker.jobs WHERE key = ${`secret-restart:${wsId}`}`;
         return job?.due === true;
       }, 10_000, 'the debounced restart to be due');
-      expect(await pendingRestartJobs(server, ws.id)).toBe(1);
-      expect(await restartOps(server, ws.id)).toHaveLength(1);
+      expect(await pendingRestartJobs(server, wsId)).toBe(1);
+      expect(await restartOps(server, wsId)).toHaveLength(1);
     } finally {
-      fake.provisionGate.release();
+      fake.provisionGate?.release();
       fake.provisionGate = undefined;
     }
-    const ops = await settledRestarts(server, ws.id);
+    const ops = await settledRestarts(server, wsId);
     expect(ops).toHaveLength(1); // the manual one only: its fresh runtime reads the new value
     const [failed] = await prisma().$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM graphile_worker.jobs WHERE last_error IS NOT NULL`;
     expect(Number(failed!.n)).toBe(0);
-    expect(server.logs.join('')).toMatch(new RegExp(`"workspaceId":"${ws.id}".*secret restart not needed`));
+    expect(server.logs.join('')).toMatch(new RegExp(`"workspaceId":"${wsId}".*secret restart not needed`));
   });
 
   it('an admin writing a PLATFORM workspace’s secret defers too (PLATFORM_WORKSPACE); restartWorkspace clears the flag', async () => {
@@ -161,24 +177,56 @@ describe('secrets and restarts (real server, local store)', () => {
     expect(await restartOps(server, concierge.id)).toHaveLength(1);
   });
 
+  it('a switchProvider answers a deferred restart too: the new runtime read the current secrets, its first idle heartbeat restarts nothing', async () => {
+    const concierge = await createRunningWorkspace(server, org, { provider: 'fake', name: 'concierge-switch', kind: 'PLATFORM' });
+    await heartbeat(concierge, { activeTurn: true, model: 'm1' });
+    const r = await concierge.client.ok(SET_SECRET, { input: { scope: 'WORKSPACE', workspaceId: concierge.id, key: 'BEFORE_SWITCH', value: testSecretValue() } });
+    expect(r.setSecret.restarts[0]).toMatchObject({ outcome: 'DEFERRED', reason: 'SELF_WRITE' });
+    const { switchProvider } = await org.admin.ok(graphql(`mutation SecSwitch($input: SwitchProviderInput!) { switchProvider(input: $input) { operation { id } } }`), { input: { workspaceId: concierge.id, provider: 'other' } });
+    await pollUntil('the switch to finish', async () => ((await prisma().operation.findUnique({ where: { id: switchProvider.operation.id } }))?.status === 'SUCCEEDED' ? true : undefined), 20_000, 20);
+    // the switch revoked the old runtime's tokens: the new runtime has its own
+    const { issueWorkspaceToken } = await org.admin.ok(graphql(`mutation SecReissue($id: ID!) { issueWorkspaceToken(workspaceId: $id) { token } }`), { id: concierge.id });
+    const fresh = { id: concierge.id, token: issueWorkspaceToken.token, client: server.client(issueWorkspaceToken.token) };
+    expect((await register(fresh)).workspace.status).toBe('ONLINE');
+    expect(await heartbeat(fresh, { activeTurn: false, model: 'm1' })).toMatchObject({ accepted: true, restartPending: false });
+    expect(await pendingRestartJobs(server, concierge.id)).toBe(0);
+    expect(await restartOps(server, concierge.id)).toHaveLength(0);
+  });
+
   it('ten writes to one workspace inside the debounce window: exactly one restart', async () => {
-    const ws = await createRunningWorkspace(server, org, { provider: 'fake', name: 'busy' });
-    const runAt = async () => (await prisma().$queryRaw<{ run_at: Date }[]>`SELECT run_at FROM graphile_worker.jobs WHERE key = ${`secret-restart:${ws.id}`}`)[0]?.run_at;
-    const runAts: (Date | undefined)[] = [];
-    for (let i = 0; i < 10; i++) {
-      const r = await org.admin.ok(SET_SECRET, { input: { scope: 'WORKSPACE', workspaceId: ws.id, key: `KEY_${i % 3}`, value: testSecretValue(`d${i}`) } });
-      expect(r.setSecret.restarts).toEqual([{ workspace: { id: ws.id }, outcome: 'SCHEDULED', reason: null }]);
-      expect(r.setSecret.warnings.join(' ')).toMatch(/1 workspace\(s\) will restart/);
-      runAts.push(await runAt());
+    // The case is writes that each land within the window of the one before. Whether they did is
+    // measured, not assumed: write i+1 (and the job count read after it) done less than the window
+    // after write i began means write i's job was not yet due. A stall longer than that on a loaded
+    // machine is another case (two windows), so the scenario runs again on a fresh workspace.
+    for (let attempt = 1; ; attempt++) {
+      const ws = await createRunningWorkspace(server, org, { provider: 'fake', name: `busy-${attempt}` });
+      // every secret-restart job in the workspace's queue, whatever its key: replacement shows as one
+      const jobs = async () => Number((await prisma().$queryRaw<{ n: bigint }[]>`
+        SELECT count(*) AS n FROM graphile_worker.jobs WHERE task_identifier = 'secret-restart' AND queue_name = ${`ws:${ws.id}`}`)[0]!.n);
+      const began: number[] = [];
+      const read: number[] = [];
+      const counts: number[] = [];
+      const results = [];
+      for (let i = 0; i < 10; i++) {
+        began.push(Date.now());
+        results.push(await org.admin.ok(SET_SECRET, { input: { scope: 'WORKSPACE', workspaceId: ws.id, key: `KEY_${i % 3}`, value: testSecretValue(`d${i}`) } }));
+        counts.push(await jobs());
+        read.push(Date.now());
+      }
+      const inWindow = began.every((b, i) => read[i]! - b < DEBOUNCE_MS && (i === 9 || read[i + 1]! - b < DEBOUNCE_MS));
+      if (!inWindow && attempt < 3) continue;
+      expect(inWindow, `writes began ${JSON.stringify(began)}, done ${JSON.stringify(read)}`).toBe(true);
+      for (const r of results) {
+        expect(r.setSecret.restarts).toEqual([{ workspace: { id: ws.id }, outcome: 'SCHEDULED', reason: null }]);
+        expect(r.setSecret.warnings.join(' ')).toMatch(/1 workspace\(s\) will restart/);
+      }
+      // one pending job all along (each write replaced it, pushing its run_at out), none run early
+      expect(counts).toEqual(Array.from({ length: 10 }, () => 1));
+      const ops = await settledRestarts(server, ws.id);
+      expect(ops).toHaveLength(1);
+      expect(await prisma().activity.count({ where: { workspaceId: ws.id, type: 'RESTART_SCHEDULED', data: { path: ['reason'], equals: 'SECRET_CHANGED' } } })).toBe(10);
+      return;
     }
-    // one job all along, its run_at pushed out by each write (replace mode): the restart waits for a quiet window
-    expect(runAts.every((d) => d instanceof Date)).toBe(true);
-    expect(runAts[9]!.getTime()).toBeGreaterThan(runAts[0]!.getTime());
-    expect(await restartOps(server, ws.id)).toHaveLength(0);
-    expect(await pendingRestartJobs(server, ws.id)).toBe(1);
-    const ops = await settledRestarts(server, ws.id);
-    expect(ops).toHaveLength(1);
-    expect(await prisma().activity.count({ where: { workspaceId: ws.id, type: 'RESTART_SCHEDULED', data: { path: ['reason'], equals: 'SECRET_CHANGED' } } })).toBe(10);
   });
 
   it('an org secret fans out to every workspace of the org; N restarts are announced', async () => {
@@ -214,6 +262,19 @@ describe('secrets and restarts (real server, local store)', () => {
     expect(await settledRestarts(server, ws.id)).toHaveLength(1);
     expect(await prisma().secret.count({ where: { workspaceId: ws.id } })).toBe(0);
     expect(await org.admin.code(DELETE_SECRET, { input: { scope: 'WORKSPACE', workspaceId: ws.id, key: 'TOKEN' } })).toBe('NOT_FOUND');
+  });
+
+  it('a consumed key set to runtimeConsumed: false still restarts (the runtime must stop holding it); false to false does not', async () => {
+    const ws = await createRunningWorkspace(server, org, { provider: 'fake', name: 'unconsumed' });
+    // a consumed key (made consumed behind the API's back, so that setting it restarted nothing)
+    await org.admin.ok(SET_SECRET, { input: { scope: 'WORKSPACE', workspaceId: ws.id, key: 'WAS_CONSUMED', value: testSecretValue(), runtimeConsumed: false } });
+    await prisma().secret.updateMany({ where: { workspaceId: ws.id, key: 'WAS_CONSUMED' }, data: { runtimeConsumed: true } });
+    const flip = await org.admin.ok(SET_SECRET, { input: { scope: 'WORKSPACE', workspaceId: ws.id, key: 'WAS_CONSUMED', value: testSecretValue(), runtimeConsumed: false } });
+    expect(flip.setSecret.secret.runtimeConsumed).toBe(false);
+    expect(flip.setSecret.restarts).toEqual([{ workspace: { id: ws.id }, outcome: 'SCHEDULED', reason: null }]);
+    const again = await org.admin.ok(SET_SECRET, { input: { scope: 'WORKSPACE', workspaceId: ws.id, key: 'WAS_CONSUMED', value: testSecretValue(), runtimeConsumed: false } });
+    expect(again.setSecret.restarts).toEqual([{ workspace: { id: ws.id }, outcome: 'SKIPPED', reason: 'NOT_RUNTIME_CONSUMED' }]);
+    expect(await settledRestarts(server, ws.id)).toHaveLength(1);
   });
 
   it('a restart that fails to provision surfaces exactly like a provision failure (FAILED, lastSampleError, PROVISION_FAILED, provisionFailures)', async () => {

@@ -57,6 +57,22 @@ describe('local store (AES-256-GCM, key in DATA_DIR)', () => {
   });
 });
 
+describe('local store: a damaged key file', () => {
+  it('is refused without quoting any of it (JSON.parse quotes the text around the fault: key material)', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-keys-bad-'));
+    try {
+      const key = Buffer.alloc(32, 7).toString('base64');
+      await fs.writeFile(path.join(dir, KEYRING_FILE), `{"current":"key_a","keys":{"key_a":${key}"}}`, { mode: 0o600 });
+      const err = await new LocalSecretStore(dir).write(ref(), testSecretValue()).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SecretStoreError);
+      expect((err as Error).message).not.toContain(key.slice(0, 6));
+      expect((err as Error).message).toMatch(/secret-keys\.json is malformed/);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('aws store (Secrets Manager through the real SDK, local AWS-compatible server)', () => {
   let aws: FakeAws;
   let store: AwsSecretStore;

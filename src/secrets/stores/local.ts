@@ -39,6 +39,7 @@ export class LocalSecretStore implements SecretStore {
     try {
       return parseKeyring(await fs.readFile(this.file, 'utf8'));
     } catch (err) {
+      if (err instanceof SecretStoreError) throw err;
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new SecretStoreError(`the local secret key file ${this.file} cannot be read: ${(err as Error).message.split('\n')[0]}`, false);
     }
     const id = newKeyId();
@@ -109,8 +110,14 @@ function keyBytes(ring: Keyring, id: string): Buffer {
 }
 
 function parseKeyring(text: string): Keyring {
-  const ring = JSON.parse(text) as Keyring;
-  if (typeof ring.current !== 'string' || !ring.keys || Buffer.from(ring.keys[ring.current] ?? '', 'base64').length !== 32) {
+  let ring: Keyring;
+  try {
+    ring = JSON.parse(text) as Keyring;
+  } catch {
+    // Never JSON.parse's message: it quotes the text around the fault, which is key material.
+    throw new SecretStoreError(`${KEYRING_FILE} is malformed: it is not valid JSON`, false);
+  }
+  if (!ring || typeof ring.current !== 'string' || !ring.keys || Buffer.from(ring.keys[ring.current] ?? '', 'base64').length !== 32) {
     throw new SecretStoreError(`${KEYRING_FILE} is malformed: it needs a current 256-bit key`, false);
   }
   return ring;
