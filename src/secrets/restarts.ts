@@ -32,11 +32,19 @@ export type SecretChangeInfo = {
  * the workspace's debounced restart job. Returns the decisions and the activity to append.
  */
 export async function planRestarts(tx: Tx, svc: Services, info: SecretChangeInfo): Promise<{ decisions: RestartDecision[]; activity: ActivityEntry[] }> {
-  const rows: RestartTarget[] = await tx.workspace.findMany({
-    where: { orgId: info.orgId, deletedAt: null, ...(info.workspaceId ? { id: info.workspaceId } : {}) },
-    select: { id: true, kind: true, status: true, provider: true },
-    orderBy: { id: 'asc' },
-  });
+  // A runtime change locks the rows it decides about (FOR NO KEY UPDATE, in id order) until the
+  // write commits: a register or restart of one of them either commits first (and the policy sees
+  // the runtime's new status) or waits for the new value (and the runtime it starts reads it).
+  const rows: RestartTarget[] = info.runtimeConsumed
+    ? await tx.$queryRaw<RestartTarget[]>`
+        SELECT id, kind::text AS kind, status::text AS status, provider FROM "Workspace"
+         WHERE "orgId" = ${info.orgId} AND "deletedAt" IS NULL AND (${info.workspaceId}::text IS NULL OR id = ${info.workspaceId})
+         ORDER BY id FOR NO KEY UPDATE`
+    : await tx.workspace.findMany({
+      where: { orgId: info.orgId, deletedAt: null, ...(info.workspaceId ? { id: info.workspaceId } : {}) },
+      select: { id: true, kind: true, status: true, provider: true },
+      orderBy: { id: 'asc' },
+    });
   const affected = info.workspaceId ? [info.workspaceId] : rows.map((r) => r.id);
   const decisions = decideRestarts(affected, rows, { callerWorkspaceId: info.callerWorkspaceId, runtimeConsumed: info.runtimeConsumed });
 
