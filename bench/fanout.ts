@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
-import { ADMIN_TOKEN, benchToken, machine, percentile, report, round, rssMiB, seedWorkspaces, startBenchDatabase, startTrellis } from './lib.ts';
+import { ADMIN_TOKEN, benchToken, cpuSeconds, machine, percentile, report, round, rssMiB, seedWorkspaces, startBenchDatabase, startTrellis } from './lib.ts';
 
 /**
  * One status change, many graphql-ws subscribers (default 1,000 / 5,000 / 10,000): time from the
@@ -11,13 +11,16 @@ import { ADMIN_TOKEN, benchToken, machine, percentile, report, round, rssMiB, se
  */
 const SIZES = (process.env.BENCH_SUBSCRIBERS ?? '1000,5000,10000').split(',').map(Number);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+// BENCH_SERVER_ROOT=<another checkout>: the server under test is started from there (this harness,
+// that build), so two builds are compared with the same load generator.
+const SERVER_ROOT = process.env.BENCH_SERVER_ROOT;
 const HEARTBEAT = 'mutation($input: HeartbeatInput!) { heartbeat(input: $input) { workspace { status } } }';
 
 const db = await startBenchDatabase();
 const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-bench-'));
 try {
   const { workspaceIds } = await seedWorkspaces(db.pool, 1);
-  const trellis = await startTrellis(db.url, dataDir, { TRELLIS_WS_IDLE_TIMEOUT_MS: '3600000' });
+  const trellis = await startTrellis(db.url, dataDir, { TRELLIS_WS_IDLE_TIMEOUT_MS: '3600000' }, SERVER_ROOT);
   const wsUrl = trellis.url.replace('http', 'ws');
   let clients: Client[] = [];
   try {
@@ -46,10 +49,11 @@ try {
       // wait until every subscription is live on the server (its /metrics subscriber gauge)
       await waitForSubscribers(trellis.url, size);
       const memBefore = rssMiB(trellis.pid);
-      const rounds: { requestMs: number; p50: number; p99: number; max: number; fromResponseMax: number }[] = [];
+      const rounds: { requestMs: number; p50: number; p99: number; max: number; fromResponseMax: number; serverCpuMs: number }[] = [];
       for (let round_ = 0; round_ < ROUNDS; round_++) {
         received.length = 0;
         degraded = !degraded;
+        const cpuBefore = cpuSeconds([trellis.pid]);
         sentAt = performance.now();
         const response = await fetch(trellis.url, {
           method: 'POST',
@@ -61,13 +65,16 @@ try {
         const deadline = performance.now() + 30_000;
         while (received.length < size && performance.now() < deadline) await new Promise((r) => setTimeout(r, 2));
         if (received.length < size) throw new Error(`only ${received.length} of ${size} subscribers got the event`);
+        // the server's CPU for the change and its delivery (the load generator is idle otherwise)
+        const serverCpuMs = (cpuSeconds([trellis.pid]) - cpuBefore) * 1000;
         received.sort((a, b) => a - b);
-        rounds.push({ requestMs, p50: percentile(received, 50), p99: percentile(received, 99), max: received.at(-1)!, fromResponseMax: received.at(-1)! - requestMs });
+        rounds.push({ serverCpuMs, requestMs, p50: percentile(received, 50), p99: percentile(received, 99), max: received.at(-1)!, fromResponseMax: received.at(-1)! - requestMs });
       }
       const median = (f: (r: (typeof rounds)[number]) => number) => round(percentile(rounds.map(f).sort((a, b) => a - b), 50));
       report({
-        bench: 'fanout', subscribers: size, rounds: ROUNDS,
-        medianOfRounds: { changeRequestMs: median((r) => r.requestMs), p50Ms: median((r) => r.p50), p99Ms: median((r) => r.p99), maxMs: median((r) => r.max), lastAfterResponseMs: median((r) => r.fromResponseMax) },
+        bench: 'fanout', subscribers: size, rounds: ROUNDS, ...(SERVER_ROOT ? { serverRoot: SERVER_ROOT } : {}), loadAverage: os.loadavg()[0],
+        medianOfRounds: { changeRequestMs: median((r) => r.requestMs), p50Ms: median((r) => r.p50), p99Ms: median((r) => r.p99), maxMs: median((r) => r.max), lastAfterResponseMs: median((r) => r.fromResponseMax), serverCpuMs: median((r) => r.serverCpuMs) },
+        p99MsPerRound: rounds.map((r) => round(r.p99)),
         serverRssMiB: { beforeEvents: memBefore, after: rssMiB(trellis.pid) }, machine: machine(),
       });
       for (const u of unsubscribes) u();

@@ -118,10 +118,16 @@ const isJson = (req: http.IncomingMessage) => /^application\/(graphql\+)?json(;|
 function readBody(req: http.IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
+    let ended = false;
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.once('end', () => {
+      ended = true;
+      resolve(Buffer.concat(chunks).toString('utf8'));
+    });
     req.once('error', reject);
-    req.once('close', () => reject(new Error('request closed before its body ended'))); // no-op after 'end'
+    // 'close' comes for every request, after the response too: the Error (and its stack trace) only
+    // when the body did not end, which had been a measurable share of each heartbeat's CPU
+    req.once('close', () => ended || reject(new Error('request closed before its body ended')));
   });
 }
 

@@ -2,7 +2,6 @@ import type http from 'node:http';
 import { GraphQLError, type ExecutionArgs } from 'graphql';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { CloseCode, type Context } from 'graphql-ws';
-import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Services } from '../app/context.ts';
 import type { Actor } from '../auth/actor.ts';
@@ -13,6 +12,7 @@ import { normalizeError } from './errors.ts';
 import { originAllowed } from './limits.ts';
 import type { Metrics } from './metrics.ts';
 import { SharedSubscriptions } from './shared-subscriptions.ts';
+import { serveGraphqlWs } from './ws-transport.ts';
 
 /** Close codes this server uses besides graphql-ws's own (4403 Forbidden on a bad token). */
 export const WS_CLOSE = { revoked: CloseCode.Forbidden, idle: 4000, shutdown: 1001 } as const;
@@ -26,7 +26,9 @@ type Extra = { socket: WebSocket; request: http.IncomingMessage; actor?: Actor; 
  * validate, so armor's limits apply exactly as over HTTP; at most `wsMaxSubscriptions` per
  * connection; messages larger than the body limit close the socket. A timer re-checks the
  * tokens of all open connections in one query (a revoked token's connections close with 4403)
- * and closes connections idle without a subscription for `wsIdleTimeoutMs`.
+ * and closes connections idle without a subscription for `wsIdleTimeoutMs`. The transport is our
+ * own thin adapter over graphql-ws's `makeServer` (src/server/ws-transport.ts): useServer's
+ * per-message promise made large fan-outs garbage-collection bound.
  */
 export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaServerInstance<Record<string, unknown>, Record<string, unknown>>, svc: Services, metrics: Metrics) {
   const limits = svc.config.limits;
@@ -52,7 +54,7 @@ export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaSer
     socket.once('close', () => metrics.wsConnections.dec());
   });
 
-  useServer<Record<string, unknown>, Extra>(
+  serveGraphqlWs<Record<string, unknown>, Extra>(
     {
       execute: (args: ExecutionArgs) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
       subscribe: (args: ExecutionArgs) =>
@@ -112,6 +114,7 @@ export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaSer
       },
     },
     wss,
+    { log: svc.log },
   );
 
   // One timer for all connections: revocation and idleness.
