@@ -25,6 +25,7 @@ describe('instance-state reconciler', () => {
     database = await createTestDatabase();
     svc = await makeServices(database.url, [fake]);
     other = new pg.Pool({ connectionString: database.url, max: 3 });
+    other.on('error', () => undefined);
   });
   afterAll(async () => {
     await other?.end();
