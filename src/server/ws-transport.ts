@@ -16,6 +16,8 @@ import type { Logger } from '../shared/logger.ts';
  * 'error' event (closing it with 1011, as before). Backpressure is kept for slow readers: once a
  * socket has more than `highWaterBytes` queued, its sends wait for their write again, so that
  * subscriber's events back up in its bounded event queue (src/events/queue.ts), as they did.
+ * One more difference: an error of the WebSocket server (its HTTP server's) is logged, every time,
+ * and closes no client (useServer handled only the first and closed every client).
  */
 export function serveGraphqlWs<P extends Record<string, unknown>, E extends { socket: WebSocket; request: http.IncomingMessage }>(
   options: ServerOptions<P, E>,
@@ -27,15 +29,12 @@ export function serveGraphqlWs<P extends Record<string, unknown>, E extends { so
   const server = makeServer<P, E>(options);
   wss.options.handleProtocols = handleProtocols;
 
-  wss.once('error', (err) => {
-    opts.log.error({ err }, 'graphql-ws: error on the WebSocket server');
-    for (const client of wss.clients) {
-      try {
-        client.close(CloseCode.InternalServerError, 'Internal server error');
-      } catch {
-        /* already closing */
-      }
-    }
+  // The WebSocket server's 'error' events are its HTTP server's, forwarded by ws: after listening,
+  // only a failed accept (EMFILE, ENFILE: one per refused connection). useServer listened once and
+  // closed every client: a second failure had no listener and threw (an uncaught exception, the
+  // process gone), and one spent descriptor disconnected everyone. The server still listens.
+  wss.on('error', (err) => {
+    opts.log.error({ err }, 'graphql-ws: error on the WebSocket server (its HTTP server)');
   });
 
   wss.on('connection', (socket, request) => {
