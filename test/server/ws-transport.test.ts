@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { createExternalWorkspace, createOrgWithUsers } from '../support/fixtures.ts';
+import { waitFor } from '../support/process.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
 /** A raw graphql-ws socket: resolves how it ended (or that it was acknowledged). */
@@ -50,5 +52,43 @@ describe('graphql-ws transport (src/server/ws-transport.ts)', () => {
     expect(await open(server.url, ['graphql-transport-ws'], server.adminToken)).toBe('ack');
     expect(live.readyState).toBe(WebSocket.OPEN);
     live.terminate();
+  });
+});
+
+describe('graphql-ws transport backpressure', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(() => server?.stop());
+
+  it('a subscriber that never reads backs up into its bounded event queue and is ended, not buffered without bound', async () => {
+    const org = await createOrgWithUsers(server);
+    const ws = await createExternalWorkspace(server, org);
+    const bus = server.trellis.services.events;
+    const base = bus.subscriberCount;
+    const client = new WebSocket(server.url.replace(/^http/, 'ws'), ['graphql-transport-ws']);
+    client.on('error', () => undefined);
+    await new Promise<void>((resolve) => {
+      client.on('open', () => client.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${server.adminToken}` } })));
+      client.once('message', () => resolve());
+    });
+    client.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: 'subscription Slow($id: ID) { workspaceEvents(workspaceId: $id) { cursor reason } }', variables: { id: ws.id } } }));
+    await waitFor(async () => bus.subscriberCount === base + 1);
+    // the client stops reading at the TCP level: nothing it is sent is taken off the wire
+    (client as unknown as { _socket: { pause: () => void } })._socket.pause();
+    try {
+      // far more than the kernel's socket buffers, the transport's 64 KiB and the 10,000-event queue hold
+      await server.trellis.services.db.pool.query(
+        `INSERT INTO "Activity" ("orgId", "workspaceId", type, message, "toStatus", data)
+         SELECT $1, $2, 'STATUS_CHANGED', 'x', 'ONLINE', jsonb_build_object('reason', repeat('r', 2000)) FROM generate_series(1, 25000)`,
+        [org.orgId, ws.id],
+      );
+      await bus.poke();
+      // ended by its queue's limit well before the keepalive (12 s ping, 12 s more for the pong) would
+      await waitFor(async () => bus.subscriberCount === base, 10_000);
+    } finally {
+      client.terminate();
+    }
   });
 });
