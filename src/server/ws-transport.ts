@@ -17,7 +17,8 @@ import type { Logger } from '../shared/logger.ts';
  * socket has more than `highWaterBytes` queued, its sends wait for their write again, so that
  * subscriber's events back up in its bounded event queue (src/events/queue.ts), as they did.
  * One more difference: an error of the WebSocket server (its HTTP server's) is logged, every time,
- * and closes no client (useServer handled only the first and closed every client).
+ * and closes no client (useServer handled only the first and closed every client); a close reason
+ * too long for a close frame is shortened instead of making ws throw (the client's id in 4409).
  */
 export function serveGraphqlWs<P extends Record<string, unknown>, E extends { socket: WebSocket; request: http.IncomingMessage }>(
   options: ServerOptions<P, E>,
@@ -67,7 +68,8 @@ export function serveGraphqlWs<P extends Record<string, unknown>, E extends { so
           }
           return new Promise<void>((resolve, reject) => socket.send(data, (err) => (err ? reject(err) : resolve())));
         },
-        close: (code, reason) => socket.close(code, reason),
+        // ws throws on a reason over 123 bytes; graphql-ws quotes the client's id in some (4409)
+        close: (code, reason) => socket.close(code, Buffer.byteLength(reason) <= 123 ? reason : reason.slice(0, 40)),
         onMessage: (cb) =>
           socket.on('message', (data) => {
             cb(String(data)).catch((err: unknown) => {

@@ -35,6 +35,22 @@ describe('graphql-ws transport (src/server/ws-transport.ts)', () => {
     expect(await open(server.url, ['graphql-transport-ws'], server.adminToken)).toBe('ack');
   });
 
+  it('a duplicate subscription id too long for a close reason still closes with 4409 (not a handler failure)', async () => {
+    const client = new WebSocket(server.url.replace(/^http/, 'ws'), ['graphql-transport-ws']);
+    const id = 'é'.repeat(200);
+    const code = await new Promise<number>((resolve) => {
+      client.on('open', () => client.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${server.adminToken}` } })));
+      client.once('message', () => {
+        const sub = JSON.stringify({ id, type: 'subscribe', payload: { query: 'subscription Dup { workspaceEvents { cursor } }' } });
+        client.send(sub);
+        client.send(sub);
+      });
+      client.on('close', (c) => resolve(c));
+    });
+    expect(code).toBe(4409);
+    expect(server.logs.join('')).not.toContain('message handling failed');
+  });
+
   it('survives repeated errors on the HTTP server (an accept failure such as EMFILE is one per connection), keeping its clients', async () => {
     const http = server.trellis.http.server;
     const live = new WebSocket(server.url.replace(/^http/, 'ws'), ['graphql-transport-ws']);
