@@ -7,18 +7,19 @@ import type { Logger } from '../shared/logger.ts';
  * graphql-ws over `ws`, through graphql-ws's `makeServer` (its documented path for a custom
  * transport). The same behaviour as graphql-ws's own `useServer` from `graphql-ws/use/ws`
  * (subprotocol negotiation, ping every `keepAliveMs` and terminate when no pong follows within
- * as long, 1011 on a socket error or a failing message handler, the server's close code and
- * reason handed to graphql-ws on close), except for one thing: `send` writes the frame and returns
- * at once instead of returning a promise resolved by the write's callback. useServer's promise,
- * its closure and the callback are kept alive for each subscriber until the whole synchronous
- * burst of one event has been written, so a fan-out to thousands of sockets made the garbage
- * collector copy thousands of them per scavenge. A write error still surfaces as the socket's
- * 'error' event (closing it with 1011, as before). Backpressure is kept for slow readers: once a
- * socket has more than `highWaterBytes` queued, its sends wait for their write again, so that
- * subscriber's events back up in its bounded event queue (src/events/queue.ts), as they did.
- * One more difference: an error of the WebSocket server (its HTTP server's) is logged, every time,
- * and closes no client (useServer handled only the first and closed every client); a close reason
- * too long for a close frame is shortened instead of making ws throw (the client's id in 4409).
+ * as long, 4500 (graphql-ws's InternalServerError) on a socket error or a failing message
+ * handler, the close code and reason handed to graphql-ws on close), except in three things.
+ * `send` writes the frame and returns at once instead of returning a promise resolved by the
+ * write's callback: useServer's promise, its closure and the callback are kept alive for each
+ * subscriber until the whole synchronous burst of one event has been written, so a fan-out to
+ * thousands of sockets made the garbage collector copy thousands of them per scavenge. A write
+ * error still surfaces as the socket's 'error' event (closing it with 4500, as before).
+ * Backpressure is kept for slow readers: once a socket has more than `highWaterBytes` queued,
+ * its sends wait for their write again, so that subscriber's events back up in its bounded event
+ * queue (src/events/queue.ts), as they did.
+ * An error of the WebSocket server (its HTTP server's) is logged, every time, and closes no
+ * client (useServer handled only the first and closed every client). A close reason too long
+ * for a close frame is shortened instead of making ws throw (the client's id in 4409).
  */
 export function serveGraphqlWs<P extends Record<string, unknown>, E extends { socket: WebSocket; request: http.IncomingMessage }>(
   options: ServerOptions<P, E>,
