@@ -70,7 +70,7 @@ export function serveGraphqlWs<P extends Record<string, unknown>, E extends { so
           return new Promise<void>((resolve, reject) => socket.send(data, (err) => (err ? reject(err) : resolve())));
         },
         // ws throws on a reason over 123 bytes; graphql-ws quotes the client's id in some (4409)
-        close: (code, reason) => socket.close(code, Buffer.byteLength(reason) <= 123 ? reason : reason.slice(0, 40)),
+        close: (code, reason) => socket.close(code, reason && Buffer.byteLength(reason) > 123 ? reason.slice(0, 40) : reason),
         onMessage: (cb) =>
           socket.on('message', (data) => {
             cb(String(data)).catch((err: unknown) => {
