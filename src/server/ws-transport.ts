@@ -88,7 +88,7 @@ export function serveGraphqlWs<P extends Record<string, unknown>, E extends { so
       if (code === CloseCode.SubprotocolNotAcceptable && socket.protocol === DEPRECATED_GRAPHQL_WS_PROTOCOL) {
         opts.log.debug('graphql-ws: client used the deprecated subscriptions-transport-ws subprotocol');
       }
-      void closed(code, String(reason));
+      closed(code, String(reason)).catch((err: unknown) => opts.log.error({ err }, 'graphql-ws: releasing the subscriptions of a closed socket failed'));
     });
   });
 }
