@@ -130,46 +130,39 @@ const RUNTIME_SECRETS = 'query RuntimeSecrets { runtimeSecrets { key value versi
 /** The secrets the agent runs with: loaded once after registering (a change arrives by restart). */
 let runtimeSecrets = new Map<string, { value: string; version: number }>();
 
-async function loadSecrets(): Promise<void> {
+/** Runs `step` until it succeeds (backing off up to the heartbeat interval) or the token is rejected. */
+async function untilDone(what: string, step: () => Promise<void>): Promise<void> {
   let delay = 250;
   while (!stopping) {
     try {
-      const secrets = await call<{ key: string; value: string; version: number }[]>(RUNTIME_SECRETS);
-      runtimeSecrets = new Map(secrets.map((s) => [s.key, { value: s.value, version: s.version }]));
-      const versions = secrets.map(({ key, version }) => ({ key, version }));
-      const file = path.join(workspaceDir, '.trellis', 'loaded-secrets.json');
-      await fs.mkdir(path.dirname(file), { recursive: true });
-      await fs.writeFile(`${file}.tmp`, JSON.stringify(versions));
-      await fs.rename(`${file}.tmp`, file);
-      log('info', 'runtime secrets loaded', { secrets: versions });
-      return;
+      return await step();
     } catch (err) {
       if (err instanceof FatalError) throw err;
-      log('warn', 'loading runtime secrets failed; retrying', { error: (err as Error).message, retryInMs: delay });
+      log('warn', `${what} failed; retrying`, { error: (err as Error).message, retryInMs: delay });
       await sleep(delay);
       delay = Math.min(delay * 2, intervalMs);
     }
   }
 }
 
-async function register(): Promise<void> {
-  let delay = 250;
-  while (!stopping) {
-    try {
-      const s = await sample();
-      const result = await call(REGISTER, {
-        instanceId, runtimeVersion: RUNTIME_VERSION, model, mcpServerPresent: s.mcpServerPresent, loadedMcpTools: s.loadedMcpTools,
-      });
-      log('info', 'registered', { status: result.workspace.status, accepted: result.accepted, reason: result.reason });
-      return;
-    } catch (err) {
-      if (err instanceof FatalError) throw err;
-      log('warn', 'register failed; retrying', { error: (err as Error).message, retryInMs: delay });
-      await sleep(delay);
-      delay = Math.min(delay * 2, intervalMs);
-    }
-  }
-}
+const loadSecrets = () => untilDone('loading runtime secrets', async () => {
+  const secrets = await call<{ key: string; value: string; version: number }[]>(RUNTIME_SECRETS);
+  runtimeSecrets = new Map(secrets.map((s) => [s.key, { value: s.value, version: s.version }]));
+  const versions = secrets.map(({ key, version }) => ({ key, version }));
+  const file = path.join(workspaceDir, '.trellis', 'loaded-secrets.json');
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  await fs.writeFile(`${file}.tmp`, JSON.stringify(versions));
+  await fs.rename(`${file}.tmp`, file);
+  log('info', 'runtime secrets loaded', { secrets: versions });
+});
+
+const register = () => untilDone('register', async () => {
+  const s = await sample();
+  const result = await call(REGISTER, {
+    instanceId, runtimeVersion: RUNTIME_VERSION, model, mcpServerPresent: s.mcpServerPresent, loadedMcpTools: s.loadedMcpTools,
+  });
+  log('info', 'registered', { status: result.workspace.status, accepted: result.accepted, reason: result.reason });
+});
 
 async function heartbeatLoop(): Promise<void> {
   let lastStatus: string | undefined;
