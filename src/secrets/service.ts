@@ -111,7 +111,7 @@ export async function setSecret(ctx: Ctx, input: unknown): Promise<SetSecretResu
     const stored = await store.write({ id, ...ref, version }, data.value).catch(storeFailure);
     if (existing && existing.store !== store.name && existing.store !== 'local') {
       // The server was switched between stores: the value in the old one is named by no row from now on.
-      await enqueueJob(tx, SECRET_STORE_DELETE_TASK, { ...ref, store: existing.store }, { jobKey: `${SECRET_STORE_DELETE_TASK}:${awsSecretName(ref)}` });
+      await enqueueStoreCleanup(tx, { ...ref, store: existing.store });
     }
     const plan = await planRestarts(tx, ctx, {
       orgId: t.orgId, workspaceId: t.workspace?.id ?? null, secretId: id, key: data.key, change: 'SET',
@@ -148,8 +148,15 @@ export async function setSecret(ctx: Ctx, input: unknown): Promise<SetSecretResu
   return { ...result, warnings: await warningsFor(ctx, actor, result.restarts) };
 }
 
-async function scheduleStoreCleanup(svc: Services, payload: { orgId: string; workspaceId: string | null; key: string; store: string }): Promise<void> {
-  await svc.db.prisma.$transaction((tx) => enqueueJob(tx, SECRET_STORE_DELETE_TASK, payload, { jobKey: `${SECRET_STORE_DELETE_TASK}:${awsSecretName(payload)}` }))
+type StoredValue = { orgId: string; workspaceId: string | null; key: string; store: string };
+
+/** The cleanup job of a stored value (one job key per secret name: a later request replaces a pending one). */
+async function enqueueStoreCleanup(tx: Tx, payload: StoredValue): Promise<void> {
+  await enqueueJob(tx, SECRET_STORE_DELETE_TASK, payload, { jobKey: `${SECRET_STORE_DELETE_TASK}:${awsSecretName(payload)}` });
+}
+
+async function scheduleStoreCleanup(svc: Services, payload: StoredValue): Promise<void> {
+  await svc.db.prisma.$transaction((tx) => enqueueStoreCleanup(tx, payload))
     .catch((err: unknown) => svc.log.error({ ...payload, err: (err as Error).message }, 'could not schedule the cleanup of a stored value no row names'));
 }
 
@@ -177,9 +184,7 @@ export async function deleteSecret(ctx: Ctx, input: unknown): Promise<DeleteSecr
     await lockActivityOrder(tx);
     const { count } = await tx.secret.deleteMany({ where: { id: existing.id, version: existing.version } });
     if (count !== 1) throw new AppError('CONFLICT', `secret ${data.key} changed meanwhile; retry`);
-    if (existing.store !== 'local') {
-      await enqueueJob(tx, SECRET_STORE_DELETE_TASK, { ...ref, store: existing.store }, { jobKey: `${SECRET_STORE_DELETE_TASK}:${awsSecretName(ref)}` });
-    }
+    if (existing.store !== 'local') await enqueueStoreCleanup(tx, { ...ref, store: existing.store });
     await appendActivity(tx, [{
       orgId: t.orgId, workspaceId: ref.workspaceId, type: 'SECRET_DELETED', ...who,
       message: `secret ${data.key} deleted (${t.scope.toLowerCase()})`,
@@ -191,7 +196,7 @@ export async function deleteSecret(ctx: Ctx, input: unknown): Promise<DeleteSecr
 }
 
 /** The store-cleanup job of a deleted key: idempotent, retried by graphile-worker until it succeeds. */
-export async function removeStoredValue(svc: Services, payload: { orgId: string; workspaceId: string | null; key: string; store: string }): Promise<void> {
+export async function removeStoredValue(svc: Services, payload: StoredValue): Promise<void> {
   const store = svc.secrets.get(payload.store);
   await svc.db.prisma.$transaction(async (tx) => {
     await lockSecretName(tx, payload);
