@@ -50,9 +50,8 @@ export async function planRestarts(tx: Tx, svc: Services, info: SecretChangeInfo
 
   const deferred = decisions.filter((d) => d.outcome === 'DEFERRED').map((d) => d.workspaceId);
   if (deferred.length > 0) {
-    await tx.$executeRaw`
-      WITH t AS (SELECT id FROM "Workspace" WHERE id = ANY(${deferred}::text[]) AND "deletedAt" IS NULL ORDER BY id FOR NO KEY UPDATE)
-      UPDATE "Workspace" w SET "restartPending" = true FROM t WHERE w.id = t.id`;
+    // Only a runtime change defers, so the read above already holds these rows.
+    await tx.workspace.updateMany({ where: { id: { in: deferred }, deletedAt: null }, data: { restartPending: true } });
   }
   const runAt = new Date(svc.clock.now().getTime() + svc.config.restartDebounceMs);
   const activity: ActivityEntry[] = [];
