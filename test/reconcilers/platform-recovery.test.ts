@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recoverFailedPlatforms } from '../../src/reconcilers/platform-recovery.ts';
 import { newId } from '../../src/shared/ids.ts';
 import type { WorkspaceKind } from '../../src/generated/prisma/enums.ts';
+import { waitForLockWaiters } from '../support/db.ts';
 import { FakeProvider } from '../support/fake-provider.ts';
-import { waitFor } from '../support/process.ts';
 import { makeServices, twoProcessesOnOneDatabase, type TwoProcesses } from '../support/services.ts';
 
 /**
@@ -102,11 +102,7 @@ describe('automatic recovery of FAILED PLATFORM workspaces', () => {
       await holder.query(`SELECT id FROM "Workspace" WHERE id = $1 FOR NO KEY UPDATE`, [id]);
       const cycle = recoverFailedPlatforms(a);
       // the cycle read the row as silent and is parked on the row lock with its claim
-      await waitFor(async () => {
-        const { rows } = await other.query<{ n: string }>(
-          `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%UPDATE "public"."Workspace"%'`);
-        return Number(rows[0]!.n) >= 1;
-      }, 10_000, 'the recovery claim to wait on the row lock');
+      await waitForLockWaiters(other, 1, 'UPDATE "public"."Workspace"', 'the recovery claim to wait on the row lock');
       // meanwhile the runtime checks in (still failing a gate)
       await holder.query(`UPDATE "Workspace" SET "lastHeartbeatAt" = now() WHERE id = $1`, [id]);
       await holder.query('COMMIT');

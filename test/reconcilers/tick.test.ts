@@ -1,7 +1,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { claimTick } from '../../src/reconcilers/tick.ts';
-import { pollUntil, waitFor } from '../support/process.ts';
+import { waitForLockWaiters } from '../support/db.ts';
+import { pollUntil } from '../support/process.ts';
 import { twoProcessesOnOneDatabase, type TwoProcesses } from '../support/services.ts';
 
 /**
@@ -32,11 +33,7 @@ describe('reconciler tick claim', () => {
       await holder.query('BEGIN');
       await holder.query(`SELECT name FROM "ReconcilerState" WHERE name = $1 FOR UPDATE`, [name]);
       const racing = Promise.all([claimTick(a, name, LONG), claimTick(b, name, LONG)]);
-      await waitFor(async () => {
-        const { rows } = await other.query<{ n: string }>(
-          `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO "ReconcilerState"%'`);
-        return Number(rows[0]!.n) >= 2;
-      }, 10_000, 'both claims to wait on the row');
+      await waitForLockWaiters(other, 2, 'INSERT INTO "ReconcilerState"', 'both claims to wait on the row');
       await holder.query('COMMIT');
       claims = await racing;
     } finally {

@@ -6,8 +6,9 @@ import { externalProvider } from '../../src/providers/external.ts';
 import { heartbeat, register } from '../../src/registry/service.ts';
 import { newId } from '../../src/shared/ids.ts';
 import type { WorkspaceKind, WorkspaceStatus } from '../../src/generated/prisma/enums.ts';
+import { waitForLockWaiters } from '../support/db.ts';
 import { FakeProvider } from '../support/fake-provider.ts';
-import { pollUntil, waitFor } from '../support/process.ts';
+import { pollUntil } from '../support/process.ts';
 import { twoProcessesOnOneDatabase, type TwoProcesses } from '../support/services.ts';
 
 /**
@@ -64,11 +65,7 @@ describe('declared-plugin reconcile fired by the MCP gate', () => {
       await holder.query(`SELECT id FROM "Workspace" WHERE id = $1 FOR NO KEY UPDATE`, [ws.workspaceId]);
       const racing = Promise.all([heartbeat(ws.as(a), missing), heartbeat(ws.as(b), missing)]);
       // both check-ins are parked on the row lock before it is released
-      await waitFor(async () => {
-        const { rows } = await other.query<{ n: string }>(
-          `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FOR NO KEY UPDATE%'`);
-        return Number(rows[0]!.n) >= 2;
-      }, 10_000, 'both check-ins to wait on the row lock');
+      await waitForLockWaiters(other, 2, 'FOR NO KEY UPDATE', 'both check-ins to wait on the row lock');
       await holder.query('COMMIT');
       results = await racing;
     } finally {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setSecret } from '../../src/secrets/service.ts';
 import { FakeProvider } from '../support/fake-provider.ts';
 import { testSecretValue } from '../support/log-capture.ts';
-import { waitFor } from '../support/process.ts';
+import { waitForLockWaiters } from '../support/db.ts';
 import { asAdmin, seedWorkspace, twoProcessesOnOneDatabase, type TwoProcesses } from '../support/services.ts';
 
 /**
@@ -27,13 +27,8 @@ describe('restart policy read vs a concurrent register', () => {
       await register.query('BEGIN');
       await register.query(`SELECT id FROM "Workspace" WHERE id = $1 FOR NO KEY UPDATE`, [workspaceId]);
       const write = setSecret(asAdmin(a), { scope: 'WORKSPACE', workspaceId, key: 'RACE_KEY', value: testSecretValue('race') });
-      await waitFor(async () => {
-        const { rows } = await other.query<{ n: string }>(
-          `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FOR NO KEY UPDATE%' AND pid <> $1`,
-          [(register as unknown as { processID: number }).processID], // pg's client exposes its backend pid here
-        );
-        return Number(rows[0]!.n) >= 1;
-      }, 10_000, 'the secret write to wait on the registering row');
+      // (the holder is idle in its transaction, not waiting: only the secret write counts)
+      await waitForLockWaiters(other, 1, 'FOR NO KEY UPDATE', 'the secret write to wait on the registering row');
       await register.query(`UPDATE "Workspace" SET status = 'ONLINE' WHERE id = $1`, [workspaceId]);
       await register.query('COMMIT');
       const result = await write;

@@ -3,6 +3,7 @@ import { ProviderError } from '../../src/providers/provider.ts';
 import { awsSecretName } from '../../src/secrets/stores/aws.ts';
 import { graphql } from '../generated/gql.js';
 import pg from 'pg';
+import { waitForLockWaiters } from '../support/db.ts';
 import { FakeProvider, Gate } from '../support/fake-provider.ts';
 import { createOrgWithUsers, heartbeat, register, type OrgFixture } from '../support/fixtures.ts';
 import { testSecretValue } from '../support/log-capture.ts';
@@ -111,11 +112,7 @@ describe('secrets and restarts (real server, local store)', () => {
       await holder.query('SELECT id FROM "Workspace" WHERE id = $1 FOR NO KEY UPDATE', [concierge.id]);
       const beats = Array.from({ length: 5 }, () => heartbeat(concierge, { activeTurn: false, model: 'm1' }));
       // every one of them is now waiting for the row inside its own slow-path transaction
-      await waitFor(async () => {
-        // (not on the holder's connection: inside a transaction pg_stat_activity is a snapshot)
-        const [r] = await prisma().$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FOR NO KEY UPDATE%'`;
-        return Number(r!.n) >= 5;
-      }, 10_000, 'five heartbeats waiting on the row lock');
+      await waitForLockWaiters(server.trellis.services.db.pool, 5, 'FOR NO KEY UPDATE', 'five heartbeats waiting on the row lock');
       await holder.query('COMMIT');
       // each is answered; one that comes after the released restart has claimed the row is told so
       for (const b of await Promise.all(beats)) expect(b.accepted || b.reason === 'WORKSPACE_PROVISIONING', JSON.stringify(b)).toBe(true);

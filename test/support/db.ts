@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { connectDb, type Db } from '../../src/db/client.ts';
+import { waitFor } from './process.ts';
 
 /** A fresh, fully migrated database of this test file's own (cloned from the run's template). */
 export async function createTestDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
@@ -37,4 +38,19 @@ export async function openTestDb(): Promise<Db & { dropDatabase: () => Promise<v
       await database.drop();
     },
   };
+}
+
+/**
+ * A barrier on a lock the test holds: waits until at least `count` backends of the database wait
+ * on a lock while running a statement containing `statement`. Ask through a pool or connection
+ * outside the holder's transaction (inside one, pg_stat_activity is a snapshot).
+ */
+export async function waitForLockWaiters(db: pg.Pool | pg.ClientBase, count: number, statement: string, what: string): Promise<void> {
+  await waitFor(async () => {
+    const { rows } = await db.query<{ n: string }>(
+      `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND strpos(query, $1) > 0`,
+      [statement],
+    );
+    return Number(rows[0]!.n) >= count;
+  }, 10_000, what);
 }
