@@ -3,7 +3,7 @@ import type { WorkspaceStatus } from '../generated/prisma/enums.ts';
 import { appendActivity, type ActivityEntry } from '../activity/append.ts';
 import { forgetTokens } from '../operations/tokens.ts';
 import { claimRestartTx } from '../workspaces/operations.ts';
-import { transition } from '../workspaces/lifecycle.ts';
+import { applyTransition } from '../workspaces/transition.ts';
 import { emptyFigures, readCursor, writeCursor, type CycleFigures } from './tick.ts';
 
 export const INSTANCE_STATE = 'instance-state';
@@ -15,7 +15,7 @@ export const INSTANCE_STATE = 'instance-state';
  */
 const SCOPE: WorkspaceStatus[] = ['ONLINE', 'DEGRADED', 'OFFLINE'];
 
-type Candidate = { id: string; orgId: string; provider: string; instanceId: string; lastHeartbeatAt: Date | null };
+type Candidate = { id: string; orgId: string; status: WorkspaceStatus; provider: string; instanceId: string; lastHeartbeatAt: Date | null };
 
 export type InstanceStateOptions = {
   /** Instance ids per provider call (EC2 answers up to 200 per DescribeInstances). */
@@ -41,7 +41,7 @@ export async function reconcileInstances(svc: Services, opts: InstanceStateOptio
   const cursor = await readCursor(svc, INSTANCE_STATE);
   // Ids after the cursor first, then the ones before it: an interrupted cycle is continued.
   const candidates = await svc.db.prisma.$queryRaw<Candidate[]>`
-    SELECT id, "orgId", provider, "instanceId", "lastHeartbeatAt" FROM "Workspace"
+    SELECT id, "orgId", status, provider, "instanceId", "lastHeartbeatAt" FROM "Workspace"
      WHERE status::text = ANY(${SCOPE}::text[]) AND "instanceId" IS NOT NULL AND "instanceId" <> ''
        AND provider <> 'external' AND "deletedAt" IS NULL
      ORDER BY COALESCE(id <= ${cursor ?? null}::text, false), id`;
@@ -98,41 +98,37 @@ export async function reconcileInstances(svc: Services, opts: InstanceStateOptio
 }
 
 /**
- * The re-confirm and the act, in one transaction: one conditional update (the row exists, is in
- * scope, not deleted, still holds the same non-empty instance, and has not checked in since it was
- * read: a check-in after the read is a sign of life the provider's answer may predate; the next
- * cycle asks again) under a short statement and
- * lock timeout, row count checked; then the restart claim through the central path. Any error
- * rolls everything back: nothing flips.
+ * The re-confirm and the act, in one transaction under a short statement and lock timeout: the
+ * row must still be as it was read — same status, not deleted, the same instance, and no check-in
+ * since (a check-in after the read is a sign of life the provider's answer may predate; the next
+ * cycle asks again). That condition guards the lifecycle transition to OFFLINE (or, for a row the
+ * staleness sweep already made OFFLINE, a conditional update that changes no status), row count
+ * checked; then, holding the row, the restart goes through the central path. Any error rolls
+ * everything back: nothing flips.
  */
 async function confirmGoneAndRestart(svc: Services, c: Candidate, timeoutMs: number): Promise<'restarted' | 'changed' | 'error'> {
   const now = svc.clock.now();
   const message = `instance ${c.instanceId} is not running (${c.provider}); restarting`;
+  const asRead = { deletedAt: null, instanceId: c.instanceId, lastHeartbeatAt: c.lastHeartbeatAt };
   try {
     const result = await svc.db.prisma.$transaction(async (tx) => {
       const [saved] = await tx.$queryRaw<{ statement: string; lock: string }[]>`
         SELECT current_setting('statement_timeout') AS statement, current_setting('lock_timeout') AS lock,
                set_config('statement_timeout', ${String(timeoutMs)}, true), set_config('lock_timeout', ${String(Math.ceil(timeoutMs / 2))}, true)`;
-      const flipped = await tx.$queryRaw<{ from: WorkspaceStatus }[]>`
-        WITH cur AS (
-          SELECT id, status FROM "Workspace"
-           WHERE id = ${c.id} AND status::text = ANY(${SCOPE}::text[]) AND "deletedAt" IS NULL
-             AND "instanceId" = ${c.instanceId} AND "instanceId" <> ''
-             AND "lastHeartbeatAt" IS NOT DISTINCT FROM ${c.lastHeartbeatAt}::timestamptz
-           FOR NO KEY UPDATE)
-        UPDATE "Workspace" w SET status = 'OFFLINE', "lastSampleError" = ${message}, "updatedAt" = now()
-          FROM cur WHERE w.id = cur.id
-        RETURNING cur.status AS "from"`;
-      if (flipped.length !== 1) return 'changed' as const;
-      await tx.$queryRaw`SELECT set_config('statement_timeout', ${saved!.statement}, true), set_config('lock_timeout', ${saved!.lock}, true)`;
-      const from = flipped[0]!.from;
       const entries: ActivityEntry[] = [];
-      if (from !== 'OFFLINE') {
-        entries.push({
-          orgId: c.orgId, workspaceId: c.id, type: 'STATUS_CHANGED', message: `${from} → OFFLINE: INSTANCE_GONE (${message})`,
-          data: { reason: 'INSTANCE_GONE', instanceId: c.instanceId }, fromStatus: from, toStatus: transition(from, 'INSTANCE_GONE') ?? 'OFFLINE',
+      if (c.status === 'OFFLINE') {
+        // already OFFLINE (the staleness sweep was first): re-confirmed without a status change
+        const { count } = await tx.workspace.updateMany({ where: { ...asRead, id: c.id, status: 'OFFLINE' }, data: { lastSampleError: message, updatedAt: now } });
+        if (count !== 1) return 'changed' as const;
+      } else {
+        const flip = await applyTransition(tx, {
+          workspaceId: c.id, orgId: c.orgId, from: c.status, event: 'INSTANCE_GONE', reason: 'INSTANCE_GONE',
+          guard: asRead, set: { lastSampleError: message }, data: { instanceId: c.instanceId }, now,
         });
+        if (flip.kind !== 'changed') return 'changed' as const;
+        entries.push(flip.activity);
       }
+      await tx.$queryRaw`SELECT set_config('statement_timeout', ${saved!.statement}, true), set_config('lock_timeout', ${saved!.lock}, true)`;
       const claim = await claimRestartTx(tx, svc, { id: c.id, orgId: c.orgId, status: 'OFFLINE', provider: c.provider }, {
         reason: 'INSTANCE_GONE', message: `restart: ${message}`, now, set: { lastSampleError: message },
       });

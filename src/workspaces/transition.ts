@@ -17,6 +17,8 @@ export type TransitionRequest = {
   set?: Prisma.WorkspaceUpdateManyMutationInput;
   /** More conditions on the row (e.g. that it is still one operation's claim). */
   guard?: Prisma.WorkspaceWhereInput;
+  /** More to record in the STATUS_CHANGED entry's data, beside the reason. */
+  data?: Record<string, unknown>;
   now: Date;
 };
 
@@ -48,7 +50,7 @@ export async function applyTransition(tx: Tx, req: TransitionRequest): Promise<T
       workspaceId: req.workspaceId,
       type: 'STATUS_CHANGED',
       message: `${req.from} → ${to}: ${req.reason}`,
-      data: { reason: req.reason },
+      data: { ...req.data, reason: req.reason },
       actorKind: req.actorKind ?? null,
       actorId: req.actorId ?? null,
       fromStatus: req.from,
