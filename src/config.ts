@@ -16,6 +16,7 @@ const envSchema = z.object({
   TRELLIS_RECONCILE_INTERVAL_MS: positiveMs.default(60_000),
   TRELLIS_REQUEST_EXPIRY_INTERVAL_MS: positiveMs.default(5_000),
   TRELLIS_RESTART_DEBOUNCE_MS: positiveMs.default(2_000),
+  TRELLIS_RESTART_TURN_WAIT_MS: z.coerce.number().int().min(0).default(600_000),
   TRELLIS_MCP_RECOVERY_COOLDOWN_MS: positiveMs.default(300_000),
   TRELLIS_AUTO_RECOVERY_ATTEMPTS: z.coerce.number().int().min(0).max(100).default(5),
   TRELLIS_AUTO_RECOVERY_BACKOFF_MS: positiveMs.default(60_000),
@@ -55,6 +56,8 @@ export type Config = {
   /** How often PENDING requests past `expiresAt` are moved to EXPIRED. */
   requestExpiryIntervalMs: number;
   restartDebounceMs: number;
+  /** How long a scheduled restart waits for a reported active turn to end before it runs anyway (0: never waits). */
+  restartTurnWaitMs: number;
   mcpRecoveryCooldownMs: number;
   /** Automatic restarts of a FAILED PLATFORM workspace before it is left to a person (0: never). */
   autoRecoveryAttempts: number;
@@ -120,6 +123,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reconcileIntervalMs: e.TRELLIS_RECONCILE_INTERVAL_MS,
     requestExpiryIntervalMs: e.TRELLIS_REQUEST_EXPIRY_INTERVAL_MS,
     restartDebounceMs: e.TRELLIS_RESTART_DEBOUNCE_MS,
+    restartTurnWaitMs: e.TRELLIS_RESTART_TURN_WAIT_MS,
     mcpRecoveryCooldownMs: e.TRELLIS_MCP_RECOVERY_COOLDOWN_MS,
     autoRecoveryAttempts: e.TRELLIS_AUTO_RECOVERY_ATTEMPTS,
     autoRecoveryBackoffMs: e.TRELLIS_AUTO_RECOVERY_BACKOFF_MS,

@@ -12,7 +12,7 @@ import { deliverDeclaredPlugins, PLUGIN_RECONCILE_TASK } from '../registry/plugi
 import { INSTANCE_STATE, reconcileInstances } from '../reconcilers/instance-state.ts';
 import { PLATFORM_RECOVERY, recoverFailedPlatforms } from '../reconcilers/platform-recovery.ts';
 import { startReconciler } from '../reconcilers/tick.ts';
-import { runSecretRestart, SECRET_RESTART_TASK } from '../secrets/restarts.ts';
+import { runSecretRestart, SECRET_RESTART_TASK, type SecretRestartPayload } from '../secrets/restarts.ts';
 import { removeStoredValue, SECRET_STORE_DELETE_TASK } from '../secrets/service.ts';
 
 export type Worker = { poolId: string; stop: () => Promise<void> };
@@ -47,7 +47,7 @@ export async function startWorker(svc: Services, opts: { concurrency?: number; p
     taskList: {
       [RUN_OPERATION_TASK]: runOperationTask,
       [PLUGIN_RECONCILE_TASK]: pluginReconcileTask,
-      [SECRET_RESTART_TASK]: async (payload) => runSecretRestart(svc, (payload as { workspaceId: string }).workspaceId),
+      [SECRET_RESTART_TASK]: async (payload, helpers) => runSecretRestart(svc, payload as SecretRestartPayload, helpers.job.id),
       [SECRET_STORE_DELETE_TASK]: async (payload) => removeStoredValue(svc, payload as Parameters<typeof removeStoredValue>[1]),
     },
   });

@@ -55,3 +55,48 @@ export function decideRestarts(affectedIds: readonly string[], rows: readonly Re
   const byId = new Map(rows.map((r) => [r.id, r]));
   return affectedIds.map((id) => decideRestart(byId.get(id) ?? { id, kind: undefined, status: undefined, provider: undefined }, change));
 }
+
+/** What the secret-restart job knows when it runs, read under the row lock. */
+export type ScheduledRestartState = {
+  status: WorkspaceStatus;
+  activeTurn: boolean;
+  restartPending: boolean;
+};
+
+/** Set on a job that is waiting for a turn to end: when the wait began and when it stops waiting. */
+export type TurnWait = { since: Date; until: Date };
+
+export type ScheduledRestartStep =
+  /** A deferred restart (CONTRACT §7) is pending: it runs at the turn's end, and covers this one. */
+  | { action: 'ABSORBED' }
+  /** The wait was answered meanwhile (a restart claim cleared the flag): nothing left to do. */
+  | { action: 'ANSWERED' }
+  /** Wait for the turn to end: `restartPending` set (the idle heartbeat releases it), checked again at `until`. */
+  | { action: 'WAIT'; wait: TurnWait }
+  | { action: 'RESTART'; forcedPastActiveTurn: boolean };
+
+/** A runtime that reports (ONLINE or DEGRADED) is one whose turn can be waited for. */
+const REPORTING_STATUSES: ReadonlySet<string> = new Set(['ONLINE', 'DEGRADED']);
+
+/**
+ * What a due secret-restart job does, as a pure function (the caller has ruled out the rows with
+ * nothing to restart and the jobs superseded by a later one). A restart never kills a turn it
+ * promised to spare, and a scheduled one waits for a reported turn to end, at most `maxWaitMs`:
+ *  - a job that was waiting (`wait` set): the flag cleared meanwhile → ANSWERED; past `until`
+ *    with the flag still set → RESTART, forced past the turn; else WAIT on until `until`;
+ *  - `restartPending` on a reporting runtime → ABSORBED (a deferral promised its turn; an
+ *    OFFLINE or FAILED row has no reporting runtime and is restarted);
+ *  - a reporting runtime in an active turn → WAIT until now + `maxWaitMs` (0: never wait);
+ *  - otherwise RESTART.
+ */
+export function decideScheduledRestart(ws: ScheduledRestartState, wait: TurnWait | undefined, now: Date, maxWaitMs: number): ScheduledRestartStep {
+  const reporting = REPORTING_STATUSES.has(ws.status);
+  if (wait) {
+    if (!ws.restartPending) return { action: 'ANSWERED' };
+    if (now.getTime() >= wait.until.getTime()) return { action: 'RESTART', forcedPastActiveTurn: reporting && ws.activeTurn };
+    return { action: 'WAIT', wait };
+  }
+  if (ws.restartPending && reporting) return { action: 'ABSORBED' };
+  if (ws.activeTurn && reporting && maxWaitMs > 0) return { action: 'WAIT', wait: { since: now, until: new Date(now.getTime() + maxWaitMs) } };
+  return { action: 'RESTART', forcedPastActiveTurn: false };
+}
