@@ -145,18 +145,20 @@ type JobOutcome =
 export async function runSecretRestart(svc: Services, payload: SecretRestartPayload, jobId: string): Promise<void> {
   const { workspaceId } = payload;
   const log = svc.log.child({ workspaceId, task: SECRET_RESTART_TASK });
-  const now = svc.clock.now();
   const wait = payload.turnWait ? { since: new Date(payload.turnWait.since), until: new Date(payload.turnWait.until) } : undefined;
   let outcome: JobOutcome;
   try {
     outcome = await svc.db.prisma.$transaction(async (tx): Promise<JobOutcome> => {
-      const [ws] = await tx.$queryRaw<Workspace[]>`SELECT * FROM "Workspace" WHERE id = ${workspaceId} FOR NO KEY UPDATE`;
+      // The database's clock decides the wait, as it decides when the re-enqueued job (run_at) is due.
+      const [row] = await tx.$queryRaw<(Workspace & { dbNow: Date })[]>`SELECT *, now() AS "dbNow" FROM "Workspace" WHERE id = ${workspaceId} FOR NO KEY UPDATE`;
       // Read after the row lock: a deferral that committed before it is visible here.
       const [mine] = await tx.$queryRaw<{ ok: boolean }[]>`
         SELECT true AS ok FROM graphile_worker.jobs WHERE id = ${jobId}::bigint AND key = ${restartJobKey(workspaceId)}`;
       if (!mine) return { kind: 'SUPERSEDED' };
-      if (!ws || ws.deletedAt || ws.status === 'STOPPED' || ws.status === 'PROVISIONING' || ws.provider === 'external') {
-        return { kind: 'NOTHING', status: ws?.status ?? null };
+      if (!row) return { kind: 'NOTHING', status: null };
+      const { dbNow: now, ...ws } = row;
+      if (ws.deletedAt || ws.status === 'STOPPED' || ws.status === 'PROVISIONING' || ws.provider === 'external') {
+        return { kind: 'NOTHING', status: ws.status };
       }
       const step = decideScheduledRestart(ws, wait, now, svc.config.restartTurnWaitMs);
       if (step.action === 'ABSORBED' || step.action === 'ANSWERED') return { kind: step.action };

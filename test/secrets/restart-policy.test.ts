@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decideRestart, decideRestarts, type RestartTarget } from '../../src/secrets/restart-policy.ts';
+import { decideRestart, decideRestarts, decideScheduledRestart, type RestartTarget } from '../../src/secrets/restart-policy.ts';
 
 /** CONTRACT §7, row by row, on the pure policy. */
 
@@ -57,5 +57,37 @@ describe('restart policy (CONTRACT §7)', () => {
       ['ws_3', 'SKIPPED', 'NOT_RUNNING'],
       ['ws_4', 'DEFERRED', 'SELF_WRITE'],
     ]);
+  });
+});
+
+describe('a due secret restart (the job, on the row it locked)', () => {
+  const now = new Date('2026-01-01T00:10:00Z');
+  const row = (over: { status?: 'ONLINE' | 'DEGRADED' | 'OFFLINE' | 'FAILED'; activeTurn?: boolean; restartPending?: boolean } = {}) =>
+    ({ status: 'ONLINE' as const, activeTurn: false, restartPending: false, ...over });
+  const MAX = 600_000;
+
+  it('an idle runtime (or one not reporting: OFFLINE, FAILED) is restarted at once', () => {
+    expect(decideScheduledRestart(row(), undefined, now, MAX)).toEqual({ action: 'RESTART', forcedPastActiveTurn: false });
+    expect(decideScheduledRestart(row({ status: 'OFFLINE', activeTurn: true }), undefined, now, MAX)).toEqual({ action: 'RESTART', forcedPastActiveTurn: false });
+    expect(decideScheduledRestart(row({ status: 'FAILED', restartPending: true }), undefined, now, MAX)).toEqual({ action: 'RESTART', forcedPastActiveTurn: false });
+  });
+
+  it('a deferred restart pending on a reporting runtime absorbs it (one restart, at the turn’s end)', () => {
+    expect(decideScheduledRestart(row({ restartPending: true }), undefined, now, MAX)).toEqual({ action: 'ABSORBED' });
+    expect(decideScheduledRestart(row({ status: 'DEGRADED', restartPending: true, activeTurn: true }), undefined, now, MAX)).toEqual({ action: 'ABSORBED' });
+  });
+
+  it('a reported active turn: wait, bounded by the maximum wait (0: never wait)', () => {
+    expect(decideScheduledRestart(row({ activeTurn: true }), undefined, now, MAX)).toEqual({ action: 'WAIT', wait: { since: now, until: new Date(now.getTime() + MAX) } });
+    expect(decideScheduledRestart(row({ activeTurn: true }), undefined, now, 0)).toEqual({ action: 'RESTART', forcedPastActiveTurn: false });
+  });
+
+  it('a job that was waiting: answered once the flag is cleared; waits on before the bound; forced at it', () => {
+    const wait = { since: new Date(now.getTime() - MAX), until: now };
+    expect(decideScheduledRestart(row({ activeTurn: true }), wait, now, MAX)).toEqual({ action: 'ANSWERED' });
+    expect(decideScheduledRestart(row({ activeTurn: true, restartPending: true }), wait, now, MAX)).toEqual({ action: 'RESTART', forcedPastActiveTurn: true });
+    expect(decideScheduledRestart(row({ status: 'OFFLINE', activeTurn: true, restartPending: true }), wait, now, MAX)).toEqual({ action: 'RESTART', forcedPastActiveTurn: false });
+    const early = { since: now, until: new Date(now.getTime() + 1_000) };
+    expect(decideScheduledRestart(row({ activeTurn: true, restartPending: true }), early, now, MAX)).toEqual({ action: 'WAIT', wait: early });
   });
 });
