@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
+import { appendActivity } from '../../src/activity/append.ts';
+import { planRestarts } from '../../src/secrets/restarts.ts';
 import { waitForLockWaiters } from '../support/db.ts';
 import { FakeProvider } from '../support/fake-provider.ts';
 import { createOrgWithUsers, heartbeat, type OrgFixture, type WorkspaceFixture } from '../support/fixtures.ts';
@@ -96,6 +98,37 @@ describe('restarts spare the turns they promised (default turn wait)', () => {
     expect(deferred[0]!.data).toMatchObject({ absorbedScheduledRestart: true });
 
     // the turn ends: one restart
+    expect(await heartbeat(w, { activeTurn: false, model: 'm1' })).toMatchObject({ restartPending: false });
+    expect(await settledRestarts(server, w.id)).toHaveLength(1);
+  });
+
+  it('a person’s org-secret write schedules W’s restart; within the window W’s own write defers (SELF_WRITE): no restart while W reports its turn, one when it ends', async () => {
+    // Only PLATFORM workspaces may write secrets through the API, and a PLATFORM target is always
+    // deferred, so W's own write is made here by the step setSecret runs in its transaction
+    // (planRestarts with W as the caller): the case if a STANDARD workspace could write its own.
+    const o = await createOrgWithUsers(server);
+    const w = await createRunningWorkspace(server, o, { provider: 'fake', name: 'org-window' });
+    await heartbeat(w, { activeTurn: true, model: 'm1' });
+    const person = await o.admin.ok(SET_SECRET, { input: { scope: 'ORG', key: 'ORG_WIDE', value: testSecretValue() } });
+    expect(person.setSecret.restarts).toEqual([{ workspace: { id: w.id }, outcome: 'SCHEDULED', reason: null }]);
+    const [due] = await prisma().$queryRaw<{ runAt: Date }[]>`SELECT run_at AS "runAt" FROM graphile_worker.jobs WHERE key = ${`secret-restart:${w.id}`}`;
+    const svc = server.trellis.services;
+    const plan = await prisma().$transaction(async (tx) => {
+      const p = await planRestarts(tx, svc, {
+        orgId: o.orgId, workspaceId: w.id, secretId: 'sec_self', key: 'SELF', runtimeConsumed: true, change: 'SET',
+        actorKind: 'WORKSPACE', actorId: w.id, callerWorkspaceId: w.id,
+      });
+      await appendActivity(tx, p.activity);
+      return p;
+    });
+    expect(plan.decisions).toEqual([{ workspaceId: w.id, outcome: 'DEFERRED', reason: 'SELF_WRITE' }]);
+    expect(await pendingRestartJobs(server, w.id)).toBe(0);
+    // past the moment the person's restart was due, and past a worker poll: W's turn goes on
+    await waitFor(async () => (await prisma().$queryRaw<{ past: boolean }[]>`SELECT now() > ${due!.runAt}::timestamptz + interval '2 seconds' AS past`)[0]!.past, 20_000, 'the scheduled restart’s due time to pass');
+    await drainQueue(server, w.id);
+    for (let i = 0; i < 3; i++) expect(await heartbeat(w, { activeTurn: true, model: 'm1' })).toMatchObject({ accepted: true, restartPending: true, workspace: { status: 'ONLINE' } });
+    expect(await restartOps(server, w.id)).toHaveLength(0);
+
     expect(await heartbeat(w, { activeTurn: false, model: 'm1' })).toMatchObject({ restartPending: false });
     expect(await settledRestarts(server, w.id)).toHaveLength(1);
   });
