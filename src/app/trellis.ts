@@ -78,7 +78,7 @@ export async function startTrellis(config: Config, opts: StartOptions): Promise<
     let apiUrl = config.publicUrl ?? '';
     const isolation = await setUpRuntimeIsolation({ runtimeDir: config.runtimeDir, uids: config.runtimeUids, log });
     const defaults = new ProviderRegistry([
-      new LocalProvider({ instancesDir: config.runtimeDir, isolation, apiUrl: () => apiUrl, heartbeatIntervalMs: config.heartbeatIntervalMs, log }),
+      new LocalProvider({ instancesDir: config.runtimeDir, legacyInstancesDir: path.join(config.dataDir, 'instances'), isolation, apiUrl: () => apiUrl, heartbeatIntervalMs: config.heartbeatIntervalMs, log }),
       new Ec2Provider({
         region: config.awsRegion, endpoint: config.awsEndpoint, ...config.ec2,
         apiUrl: () => apiUrl, heartbeatIntervalMs: config.heartbeatIntervalMs, log,

@@ -61,4 +61,30 @@ describe('local provider idempotency', () => {
     }
     expect(await fs.readdir(dir)).toEqual([dead]);
   });
+
+  it('still adopts and stops a runtime an older build started in DATA_DIR/instances', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-local-'));
+    cleanups.push(() => fs.rm(dir, { recursive: true, force: true }));
+    const legacy = path.join(dir, 'data', 'instances');
+    const runtimes = path.join(dir, 'runtimes');
+    const provider = new LocalProvider({
+      instancesDir: runtimes, legacyInstancesDir: legacy, isolation: new RuntimeIsolation({ runtimeDir: runtimes, uids: undefined }),
+      apiUrl: () => 'http://127.0.0.1:9/graphql', heartbeatIntervalMs: 1000, log: createLogger('silent'),
+    });
+    const instanceId = 'lcl_00000000000000000000000000000003';
+    const old = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { env: { TRELLIS_INSTANCE_ID: instanceId }, stdio: 'ignore', detached: true });
+    cleanups.push(() => { try { process.kill(-old.pid!, 'SIGKILL'); } catch { /* stopped */ } });
+    await new Promise((resolve) => old.once('spawn', resolve));
+    const exited = new Promise((resolve) => old.once('exit', resolve));
+    await fs.mkdir(path.join(legacy, instanceId, 'workspace'), { recursive: true });
+    await fs.writeFile(path.join(legacy, instanceId, 'runtime.pid'), String(old.pid));
+
+    expect(provider.instanceDir(instanceId)).toBe(path.join(legacy, instanceId));
+    expect((await provider.isRunning([instanceId])).get(instanceId)).toBe(true);
+    await provider.stop(instanceId);
+    await exited;
+    expect((await provider.isRunning([instanceId])).get(instanceId)).toBe(false);
+    // a new instance goes to the runtime folder
+    expect(provider.instanceDir('lcl_00000000000000000000000000000004')).toBe(path.join(runtimes, 'lcl_00000000000000000000000000000004'));
+  });
 });

@@ -16,6 +16,8 @@ export type LocalProviderOptions = {
   log: Logger;
   /** Who runtimes run as and how their files are owned; `instancesDir` is its runtime root. */
   isolation: RuntimeIsolation;
+  /** Where an older build kept instance folders (DATA_DIR/instances): its runtimes stay adoptable and stoppable. */
+  legacyInstancesDir?: string;
 };
 
 /**
@@ -35,7 +37,9 @@ export class LocalProvider implements Provider {
   }
 
   instanceDir(instanceId: string) {
-    return path.join(this.opts.instancesDir, instanceId);
+    const dir = path.join(this.opts.instancesDir, instanceId);
+    const legacy = this.opts.legacyInstancesDir && path.join(this.opts.legacyInstancesDir, instanceId);
+    return legacy && !existsSync(dir) && existsSync(legacy) ? legacy : dir;
   }
 
   workspaceDir(instanceId: string) {
