@@ -55,6 +55,9 @@ export async function startTrellis(config: Config, opts: StartOptions): Promise<
     // Nobody else reads DATA_DIR (local runtimes above all); the embedded server, run as its own
     // OS user when we are root, reaches its data through its group's search permission alone.
     await fs.chmod(config.dataDir, 0o700);
+    // Its start-up check runs a process as a runtime user: overlap it with the database start.
+    const isolationReady = setUpRuntimeIsolation({ runtimeDir: config.runtimeDir, uids: config.runtimeUids, log });
+    isolationReady.catch(() => undefined); // awaited below; a start that fails earlier must not leave it unhandled
     let databaseUrl = config.databaseUrl;
     if (!databaseUrl) {
       if (process.getuid?.() === 0) {
@@ -76,7 +79,7 @@ export async function startTrellis(config: Config, opts: StartOptions): Promise<
     cleanups.push(() => events.stop());
 
     let apiUrl = config.publicUrl ?? '';
-    const isolation = await setUpRuntimeIsolation({ runtimeDir: config.runtimeDir, uids: config.runtimeUids, log });
+    const isolation = await isolationReady;
     const defaults = new ProviderRegistry([
       new LocalProvider({ instancesDir: config.runtimeDir, legacyInstancesDir: path.join(config.dataDir, 'instances'), isolation, apiUrl: () => apiUrl, heartbeatIntervalMs: config.heartbeatIntervalMs, log }),
       new Ec2Provider({

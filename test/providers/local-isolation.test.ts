@@ -47,7 +47,7 @@ describe('local runtime isolation', () => {
     const hidden = await tmp(); // mkdtemp: 0700, so no runtime user can traverse it
     const runtimeDir = path.join(hidden, 'runtimes');
     await expect(setUpRuntimeIsolation({ runtimeDir, uids: { first: 2_000_000_000, last: 2_000_000_009 }, log: createLogger('silent') }))
-      .rejects.toThrow(new RegExp(`uid 2000000000\\) and such a user cannot run the bundled runtime: EACCES on ${runtimeDir}\\..*TRELLIS_RUNTIME_DIR`));
+      .rejects.toThrow(new RegExp(`uid 2000000000\\) and such a user cannot run the bundled runtime: no search permission for others on ${hidden}\\..*TRELLIS_RUNTIME_DIR`));
     await fs.chmod(hidden, 0o711);
     const isolation = await setUpRuntimeIsolation({ runtimeDir: path.join(hidden, 'ok'), uids: { first: 2_000_000_000, last: 2_000_000_009 }, log: createLogger('silent') });
     expect(isolation.enabled).toBe(true);

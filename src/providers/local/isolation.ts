@@ -144,33 +144,40 @@ export class RuntimeIsolation {
   async checkRuntimeCanRun(): Promise<void> {
     const range = this.opts.uids;
     if (!range) return;
-    const key = `${range.first}:${this.opts.runtimeDir}`;
-    checked.get(key) ?? checked.set(key, probe({ uid: range.first, gid: range.first }, this.opts.runtimeDir));
-    await checked.get(key);
+    const user = { uid: range.first, gid: range.first };
+    // A runtime user is never the owner nor in the group of these folders: only "others" counts.
+    for (let dir = this.opts.runtimeDir; ; dir = path.dirname(dir)) {
+      if (((await fs.stat(dir)).mode & 0o001) === 0) throw cannotRun(user, `no search permission for others on ${dir}`, this.opts.runtimeDir);
+      if (dir === path.dirname(dir)) break;
+    }
+    // The code is the same for every uid of the range: once per process.
+    codeChecked.get(user.uid) ?? codeChecked.set(user.uid, probe(user, this.opts.runtimeDir));
+    await codeChecked.get(user.uid);
   }
 }
 
-const checked = new Map<string, Promise<void>>();
+const codeChecked = new Map<number, Promise<void>>();
 
 const PROBE = `
 import fs from 'node:fs';
-const [runtimeDir, entry, settings] = process.argv.slice(1);
-const need = [[runtimeDir, fs.constants.X_OK], [entry, fs.constants.R_OK]];
-for (const [p, mode] of need) {
-  try { fs.accessSync(p, mode); } catch (err) { console.error(err.code + ' on ' + p); process.exit(3); }
-}
+const [entry, settings] = process.argv.slice(1);
+try { fs.accessSync(entry, fs.constants.R_OK); } catch (err) { console.error(err.code + ' on ' + entry); process.exit(3); }
 await import(settings);
 `;
+
+function cannotRun(user: RuntimeUser, why: string, runtimeDir: string): Error {
+  return new Error(
+    `local runtimes run as unprivileged users (TRELLIS_RUNTIME_UIDS, here uid ${user.uid}) and such a user cannot run the bundled runtime: ${why}. ` +
+    `Make the checkout (${CHECKOUT}) and node readable by other users (e.g. chmod -R o+rX ${CHECKOUT}) and every parent of TRELLIS_RUNTIME_DIR (${runtimeDir}) traversable (o+x), ` +
+    'or set TRELLIS_RUNTIME_UIDS to a range this user namespace maps (/proc/self/uid_map)',
+  );
+}
 
 function probe(user: RuntimeUser, runtimeDir: string): Promise<void> {
   const settings = new URL('../../runtime/settings.ts', import.meta.url).href;
   return new Promise((resolve, reject) => {
-    const fail = (why: string) => reject(new Error(
-      `local runtimes run as unprivileged users (TRELLIS_RUNTIME_UIDS, here uid ${user.uid}) and such a user cannot run the bundled runtime: ${why}. ` +
-      `Make the checkout (${CHECKOUT}) and node readable by other users (e.g. chmod -R o+rX ${CHECKOUT}) and every parent of TRELLIS_RUNTIME_DIR (${runtimeDir}) traversable (o+x), ` +
-      'or set TRELLIS_RUNTIME_UIDS to a range this user namespace maps (/proc/self/uid_map)',
-    ));
-    const child = spawn(process.execPath, ['--import', TSX_LOADER, '--input-type=module', '-e', PROBE, runtimeDir, RUNTIME_ENTRY, settings], {
+    const fail = (why: string) => reject(cannotRun(user, why, runtimeDir));
+    const child = spawn(process.execPath, ['--import', TSX_LOADER, '--input-type=module', '-e', PROBE, RUNTIME_ENTRY, settings], {
       ...user, cwd: '/', env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
