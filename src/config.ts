@@ -8,6 +8,8 @@ const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   HOST: z.string().min(1).default('127.0.0.1'),
   DATA_DIR: z.string().min(1).default('./.data'),
+  TRELLIS_RUNTIME_DIR: z.string().min(1).optional(),
+  TRELLIS_RUNTIME_UIDS: z.string().regex(/^\d+-\d+$/, 'expected FIRST-LAST, e.g. 2000000000-2000999999').default('2000000000-2000999999'),
   DATABASE_URL: z.string().url().optional(),
   TRELLIS_BOOTSTRAP_TOKEN: z.string().min(16).optional(),
   TRELLIS_HEARTBEAT_INTERVAL_MS: positiveMs.default(15_000),
@@ -47,6 +49,10 @@ export type Config = {
   port: number;
   host: string;
   dataDir: string;
+  /** Where `local` runtimes' folders live: never inside DATA_DIR (README "What `local` isolates"). */
+  runtimeDir: string;
+  /** The uids (and equal gids) `local` runtimes run under when the API runs as root. */
+  runtimeUids: { first: number; last: number };
   databaseUrl: string | undefined;
   bootstrapToken: string | undefined;
   heartbeatIntervalMs: number;
@@ -110,11 +116,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = parsed.data;
   if (e.TRELLIS_SECRET_STORE === 'aws' && !e.AWS_REGION) throw new ConfigError('invalid configuration: TRELLIS_SECRET_STORE=aws needs AWS_REGION (and TRELLIS_AWS_ENDPOINT for a compatible server)');
+  const [firstUid, lastUid] = e.TRELLIS_RUNTIME_UIDS.split('-').map(Number) as [number, number];
+  if (!(firstUid >= 1000 && firstUid <= lastUid && lastUid < 2 ** 31 - 1)) throw new ConfigError('invalid configuration: TRELLIS_RUNTIME_UIDS must be FIRST-LAST with 1000 <= FIRST <= LAST < 2147483647');
+  const dataDir = path.resolve(e.DATA_DIR);
+  const runtimeDir = path.resolve(e.TRELLIS_RUNTIME_DIR ?? `${dataDir}-runtimes`);
+  if (runtimeDir === dataDir || runtimeDir.startsWith(dataDir + path.sep) || dataDir.startsWith(runtimeDir + path.sep)) {
+    throw new ConfigError('invalid configuration: TRELLIS_RUNTIME_DIR must be outside DATA_DIR (and not contain it): runtimes must never reach the API\'s files');
+  }
   const heartbeatStaleMs = e.TRELLIS_HEARTBEAT_STALE_MS ?? 3 * e.TRELLIS_HEARTBEAT_INTERVAL_MS;
   return {
     port: e.PORT,
     host: e.HOST,
-    dataDir: path.resolve(e.DATA_DIR),
+    dataDir,
+    runtimeDir,
+    runtimeUids: { first: firstUid, last: lastUid },
     databaseUrl: e.DATABASE_URL,
     bootstrapToken: e.TRELLIS_BOOTSTRAP_TOKEN,
     heartbeatIntervalMs: e.TRELLIS_HEARTBEAT_INTERVAL_MS,

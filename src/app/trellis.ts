@@ -4,12 +4,13 @@ import pg from 'pg';
 import type { Config } from '../config.ts';
 import { ensureInstanceAdmin } from '../auth/bootstrap.ts';
 import { connectDb } from '../db/client.ts';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded-postgres.ts';
+import { embeddedPostgresOsUser, startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded-postgres.ts';
 import { migrate } from '../db/migrate.ts';
 import { EventBus } from '../events/bus.ts';
 import { startWorker } from '../jobs/worker.ts';
 import { Ec2Provider } from '../providers/ec2/ec2-provider.ts';
 import { externalProvider } from '../providers/external.ts';
+import { setUpRuntimeIsolation } from '../providers/local/isolation.ts';
 import { LocalProvider } from '../providers/local/local-provider.ts';
 import { ProviderRegistry } from '../providers/registry.ts';
 import { startStalenessSweep } from '../reconcilers/heartbeat-staleness.ts';
@@ -49,12 +50,20 @@ export async function startTrellis(config: Config, opts: StartOptions): Promise<
     for (const fn of cleanups.splice(0).reverse()) await fn().catch((err: Error) => log.error({ err: err.message }, 'error during shutdown'));
   };
   try {
-    await fs.mkdir(config.dataDir, { recursive: true });
+    await fs.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
     cleanups.push(await lockDataDir(config.dataDir));
+    // Nobody else reads DATA_DIR (local runtimes above all); the embedded server, run as its own
+    // OS user when we are root, reaches its data through its group's search permission alone.
+    await fs.chmod(config.dataDir, 0o700);
+    // Its start-up check runs a process as a runtime user: overlap it with the database start.
+    const isolationReady = setUpRuntimeIsolation({ runtimeDir: config.runtimeDir, uids: config.runtimeUids, log });
+    isolationReady.catch(() => undefined); // awaited below; a start that fails earlier must not leave it unhandled
     let databaseUrl = config.databaseUrl;
     if (!databaseUrl) {
-      // The embedded server runs as its own OS user, which must be able to traverse DATA_DIR.
-      if (process.getuid?.() === 0) await fs.chmod(config.dataDir, (await fs.stat(config.dataDir)).mode | 0o011);
+      if (process.getuid?.() === 0) {
+        await fs.chown(config.dataDir, 0, embeddedPostgresOsUser().gid);
+        await fs.chmod(config.dataDir, 0o710);
+      }
       const embedded: EmbeddedPostgres = await startEmbeddedPostgres({ dir: path.join(config.dataDir, 'postgres'), log });
       cleanups.push(embedded.stop);
       databaseUrl = await ensureDatabase(embedded.url, EMBEDDED_DATABASE);
@@ -70,8 +79,9 @@ export async function startTrellis(config: Config, opts: StartOptions): Promise<
     cleanups.push(() => events.stop());
 
     let apiUrl = config.publicUrl ?? '';
+    const isolation = await isolationReady;
     const defaults = new ProviderRegistry([
-      new LocalProvider({ instancesDir: path.join(config.dataDir, 'instances'), apiUrl: () => apiUrl, heartbeatIntervalMs: config.heartbeatIntervalMs, log }),
+      new LocalProvider({ instancesDir: config.runtimeDir, legacyInstancesDir: path.join(config.dataDir, 'instances'), isolation, apiUrl: () => apiUrl, heartbeatIntervalMs: config.heartbeatIntervalMs, log }),
       new Ec2Provider({
         region: config.awsRegion, endpoint: config.awsEndpoint, ...config.ec2,
         apiUrl: () => apiUrl, heartbeatIntervalMs: config.heartbeatIntervalMs, log,

@@ -32,7 +32,7 @@ export async function startEmbeddedPostgres(opts: {
   const bins = await loadBinaries();
   const dataDir = path.join(opts.dir, 'pgdata');
   const passwordFile = path.join(opts.dir, 'pg-password');
-  const owner = process.getuid?.() === 0 ? ensureOsUser() : undefined;
+  const owner = process.getuid?.() === 0 ? embeddedPostgresOsUser() : undefined;
 
   await fs.mkdir(opts.dir, { recursive: true });
   // The server's OS user must be able to reach its data directory whatever our umask is.
@@ -76,7 +76,7 @@ async function loadBinaries(): Promise<Binaries> {
 }
 
 /** PostgreSQL refuses to run as root: run it as the `postgres` OS user, created if missing. */
-function ensureOsUser(): { uid: number; gid: number } {
+export function embeddedPostgresOsUser(): { uid: number; gid: number } {
   const lookup = () => ({
     uid: Number(execFileSync('id', ['-u', OS_USER]).toString().trim()),
     gid: Number(execFileSync('id', ['-g', OS_USER]).toString().trim()),

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { MANAGEMENT_MCP_SERVER, readPluginSettings, writePluginSettings } from './settings.ts';
@@ -15,9 +16,13 @@ const env = process.env;
 // Before the token is read below (top-level await): the Secrets Manager client, made on first use.
 let secretsManager: Promise<{ sm: import('@aws-sdk/client-secrets-manager').SecretsManagerClient; Get: typeof import('@aws-sdk/client-secrets-manager').GetSecretValueCommand }> | undefined;
 const apiUrl = required('TRELLIS_API_URL');
-// The token comes in the environment (the `local` provider), or, on EC2, from Secrets Manager by
-// name (user data carries only TRELLIS_TOKEN_SECRET_ID, never the token itself).
-const token = env.TRELLIS_WORKSPACE_TOKEN || (env.TRELLIS_TOKEN_SECRET_ID ? await tokenFromSecretsManager(env.TRELLIS_TOKEN_SECRET_ID) : required('TRELLIS_WORKSPACE_TOKEN'));
+// The token comes from a file only this runtime can read (TRELLIS_WORKSPACE_TOKEN_FILE: what the
+// `local` provider hands over), the environment (TRELLIS_WORKSPACE_TOKEN, e.g. an `external`
+// runtime), or, on EC2, from Secrets Manager by name (user data carries only
+// TRELLIS_TOKEN_SECRET_ID, never the token itself).
+const token = env.TRELLIS_WORKSPACE_TOKEN_FILE
+  ? tokenFromFile(env.TRELLIS_WORKSPACE_TOKEN_FILE)
+  : env.TRELLIS_WORKSPACE_TOKEN || (env.TRELLIS_TOKEN_SECRET_ID ? await tokenFromSecretsManager(env.TRELLIS_TOKEN_SECRET_ID) : required('TRELLIS_WORKSPACE_TOKEN'));
 const instanceId = env.TRELLIS_INSTANCE_ID || undefined;
 const intervalMs = Number(env.TRELLIS_HEARTBEAT_INTERVAL_MS || 15_000);
 const workspaceDir = path.resolve(env.TRELLIS_WORKSPACE_DIR || process.cwd());
@@ -58,6 +63,21 @@ async function tokenFromSecretsManager(secretId: string): Promise<string> {
       await new Promise((r) => setTimeout(r, Math.min(5_000, 250 * 2 ** attempt)));
     }
   }
+}
+
+function tokenFromFile(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    process.stderr.write(`cannot read TRELLIS_WORKSPACE_TOKEN_FILE (${file}): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
+    process.exit(2);
+  }
+  if (!text) {
+    process.stderr.write(`TRELLIS_WORKSPACE_TOKEN_FILE (${file}) is empty\n`);
+    process.exit(2);
+  }
+  return text;
 }
 
 function required(name: string): string {

@@ -12,17 +12,27 @@ export type PluginSettings = { mcpServers: Record<string, { source: string }> };
 
 export const settingsPath = (workspaceDir: string) => path.join(workspaceDir, '.trellis', 'settings.json');
 
-export async function writePluginSettings(workspaceDir: string, plugins: { name: string; source: string }[]): Promise<void> {
+/** Writes `content` to `file` whole or not at all, creating its folder. */
+export type FileWriter = (file: string, content: string) => Promise<void>;
+
+/**
+ * `write` replaces the plain write when the folder belongs to someone else: the `local` provider
+ * writes into an isolated runtime's folder as that runtime, never as root.
+ */
+export async function writePluginSettings(workspaceDir: string, plugins: { name: string; source: string }[], write: FileWriter = writeWhole): Promise<void> {
   const settings: PluginSettings = { mcpServers: {} };
   for (const p of plugins) settings.mcpServers[p.name] = { source: p.source };
   // Last: a declared plugin that happens to be named like it never replaces the management server
   // (the MCP gate checks the name, so it would pass with a source nobody vetted).
   settings.mcpServers[MANAGEMENT_MCP_SERVER] = { source: 'builtin:trellis' };
-  const file = settingsPath(workspaceDir);
+  await write(settingsPath(workspaceDir), JSON.stringify(settings, null, 2));
+}
+
+async function writeWhole(file: string, content: string): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true });
   // Write-then-rename so a runtime reading concurrently never sees half a file.
   const tmp = `${file}.${process.pid}.tmp`;
-  await fs.writeFile(tmp, JSON.stringify(settings, null, 2));
+  await fs.writeFile(tmp, content);
   await fs.rename(tmp, file);
 }
 

@@ -24,7 +24,7 @@ describe('operations on the local provider', () => {
     const { workspace } = await org.admin.ok(WORKSPACE, { id });
     return workspace?.status === 'ONLINE' && workspace.instanceId && workspace.instanceId !== notInstance ? workspace : undefined;
   }, 45_000);
-  const pidOf = (instanceId: string) => Number(readFileSync(path.join(server.dataDir, 'instances', instanceId, 'runtime.pid'), 'utf8'));
+  const pidOf = (instanceId: string) => Number(readFileSync(path.join(server.runtimeDir, instanceId, 'runtime.pid'), 'utf8'));
 
   it('a restart stops the old runtime, revokes its token and starts a new one that comes ONLINE; a stop ends it', async () => {
     const { createWorkspace } = await org.admin.ok(CREATE, { input: { name: 'restartable', provider: 'local', model: 'm' } });

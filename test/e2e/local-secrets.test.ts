@@ -26,7 +26,7 @@ describe('secrets reach a local runtime through its restart', () => {
   });
   afterAll(() => server?.stop());
 
-  const instanceDir = (instanceId: string) => path.join(server.dataDir, 'instances', instanceId);
+  const instanceDir = (instanceId: string) => path.join(server.runtimeDir, instanceId);
   const loaded = (instanceId: string): { key: string; version: number }[] | undefined => {
     try {
       return JSON.parse(readFileSync(path.join(instanceDir(instanceId), 'workspace', '.trellis', 'loaded-secrets.json'), 'utf8')) as { key: string; version: number }[];

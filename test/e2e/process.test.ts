@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { graphql } from '../generated/gql.js';
 import { createTestDatabase } from '../support/db.ts';
 import { GraphQLClient } from '../support/gql.ts';
+import { runtimeDirOf } from '../support/server.ts';
 import {
   cleanupDataDir, freePort, isAlive, makeDataDir, pollUntil, processesWithArg, runtimeProcessesWithEnv, spawnTrellis,
   type TrellisProcess,
@@ -86,7 +87,7 @@ describe('the real entry point as a process', () => {
       return workspace?.status === 'ONLINE' && workspace.instanceId ? workspace : undefined;
     });
     const instanceId = online.instanceId!;
-    const pidFile = path.join(dir, 'instances', instanceId, 'runtime.pid');
+    const pidFile = path.join(runtimeDirOf(dir), instanceId, 'runtime.pid');
     const runtimePid = Number(readFileSync(pidFile, 'utf8').trim());
     expect(isAlive(runtimePid)).toBe(true);
     expect(runtimeProcessesWithEnv(`TRELLIS_WORKSPACE_ID=${id}`)).toEqual([runtimePid]);

@@ -34,7 +34,7 @@ describe('self-healing on the local provider', () => {
     const { workspace } = await org.admin.ok(WORKSPACE, { id });
     return workspace?.status === 'ONLINE' && workspace.instanceId && workspace.instanceId !== notInstance ? workspace : undefined;
   }, 60_000);
-  const instanceDir = (instanceId: string) => path.join(server.dataDir, 'instances', instanceId);
+  const instanceDir = (instanceId: string) => path.join(server.runtimeDir, instanceId);
   const pidOf = (instanceId: string) => Number(readFileSync(path.join(instanceDir(instanceId), 'runtime.pid'), 'utf8'));
   const moves = async (workspaceId: string) =>
     (await prisma().activity.findMany({ where: { workspaceId, type: 'STATUS_CHANGED' }, orderBy: { id: 'asc' } })).map((a) => `${a.fromStatus}→${a.toStatus}`);

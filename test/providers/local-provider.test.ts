@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { RuntimeIsolation } from '../../src/providers/local/isolation.ts';
 import { LocalProvider } from '../../src/providers/local/local-provider.ts';
 import { ProviderError } from '../../src/providers/provider.ts';
 import { readPluginSettings } from '../../src/runtime/settings.ts';
@@ -17,7 +18,7 @@ describe('local provider idempotency', () => {
   it('a retried provision adopts the runtime a crashed attempt started (no pid file yet) instead of starting a second one', async () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-local-'));
     cleanups.push(() => fs.rm(dir, { recursive: true, force: true }));
-    const provider = new LocalProvider({ instancesDir: dir, apiUrl: () => 'http://127.0.0.1:9/graphql', heartbeatIntervalMs: 1000, log: createLogger('silent') });
+    const provider = new LocalProvider({ instancesDir: dir, isolation: new RuntimeIsolation({ runtimeDir: dir, uids: undefined }), apiUrl: () => 'http://127.0.0.1:9/graphql', heartbeatIntervalMs: 1000, log: createLogger('silent') });
     const operationId = 'op_0123456789abcdef0123456789abcdef';
     const instanceId = 'lcl_0123456789abcdef0123456789abcdef';
     // What the first attempt left behind: a runtime process with the instance in its environment.
@@ -42,7 +43,7 @@ describe('local provider idempotency', () => {
   it('answers only for its own instances, and delivers plugins only into an instance folder of its own', async () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-local-'));
     cleanups.push(() => fs.rm(dir, { recursive: true, force: true }));
-    const provider = new LocalProvider({ instancesDir: dir, apiUrl: () => 'http://127.0.0.1:9/graphql', heartbeatIntervalMs: 1000, log: createLogger('silent') });
+    const provider = new LocalProvider({ instancesDir: dir, isolation: new RuntimeIsolation({ runtimeDir: dir, uids: undefined }), apiUrl: () => 'http://127.0.0.1:9/graphql', heartbeatIntervalMs: 1000, log: createLogger('silent') });
     const dead = 'lcl_00000000000000000000000000000001'; // its folder exists, its runtime does not
     await fs.mkdir(provider.workspaceDir(dead), { recursive: true });
     const answer = await provider.isRunning([dead, 'lcl_00000000000000000000000000000002', 'i-0abc', '../x']);
@@ -59,5 +60,31 @@ describe('local provider idempotency', () => {
       await expect(provider.deliverPlugins({ workspaceId: 'ws_x', instanceId, plugins })).rejects.toBeInstanceOf(ProviderError);
     }
     expect(await fs.readdir(dir)).toEqual([dead]);
+  });
+
+  it('still adopts and stops a runtime an older build started in DATA_DIR/instances', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-local-'));
+    cleanups.push(() => fs.rm(dir, { recursive: true, force: true }));
+    const legacy = path.join(dir, 'data', 'instances');
+    const runtimes = path.join(dir, 'runtimes');
+    const provider = new LocalProvider({
+      instancesDir: runtimes, legacyInstancesDir: legacy, isolation: new RuntimeIsolation({ runtimeDir: runtimes, uids: undefined }),
+      apiUrl: () => 'http://127.0.0.1:9/graphql', heartbeatIntervalMs: 1000, log: createLogger('silent'),
+    });
+    const instanceId = 'lcl_00000000000000000000000000000003';
+    const old = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { env: { TRELLIS_INSTANCE_ID: instanceId }, stdio: 'ignore', detached: true });
+    cleanups.push(() => { try { process.kill(-old.pid!, 'SIGKILL'); } catch { /* stopped */ } });
+    await new Promise((resolve) => old.once('spawn', resolve));
+    const exited = new Promise((resolve) => old.once('exit', resolve));
+    await fs.mkdir(path.join(legacy, instanceId, 'workspace'), { recursive: true });
+    await fs.writeFile(path.join(legacy, instanceId, 'runtime.pid'), String(old.pid));
+
+    expect(provider.instanceDir(instanceId)).toBe(path.join(legacy, instanceId));
+    expect((await provider.isRunning([instanceId])).get(instanceId)).toBe(true);
+    await provider.stop(instanceId);
+    await exited;
+    expect((await provider.isRunning([instanceId])).get(instanceId)).toBe(false);
+    // a new instance goes to the runtime folder
+    expect(provider.instanceDir('lcl_00000000000000000000000000000004')).toBe(path.join(runtimes, 'lcl_00000000000000000000000000000004'));
   });
 });

@@ -5,7 +5,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { killLocalRuntimes } from './server.ts';
+import { killLocalRuntimes, runtimeDirOf } from './server.ts';
 import { openLogFile } from './log-capture.ts';
 
 /**
@@ -220,6 +220,7 @@ export async function cleanupDataDir(dataDir: string): Promise<void> {
   }
   await pollUntil(`processes of ${dataDir} to die`, () => (leftovers().length === 0 ? true : undefined), 10_000, 50);
   if (existsSync(dataDir)) await fs.rm(dataDir, { recursive: true, force: true });
+  await fs.rm(runtimeDirOf(dataDir), { recursive: true, force: true });
 }
 
 /** Waits until `check` holds (polled every 10 ms), for conditions no event announces. */

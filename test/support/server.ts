@@ -18,6 +18,8 @@ export type TestServer = {
   adminToken: string;
   trellis: Trellis;
   dataDir: string;
+  /** Where the `local` provider puts its instance folders (TRELLIS_RUNTIME_DIR). */
+  runtimeDir: string;
   databaseUrl: string;
   /** Every line the server logged or printed. */
   logs: string[];
@@ -30,11 +32,15 @@ export type TestServer = {
  * A real Trellis (HTTP + graphql-ws + worker + sweeps) on an ephemeral port, on a database of
  * its own, with short intervals. Runtimes it starts are killed on stop.
  */
-export async function startTestServer(opts: { env?: Record<string, string>; databaseUrl?: string; dataDir?: string; providers?: Provider[] } = {}): Promise<TestServer> {
-  const database = opts.databaseUrl ? undefined : await createTestDatabase();
-  const databaseUrl = opts.databaseUrl ?? database!.url;
+export async function startTestServer(opts: {
+  env?: Record<string, string>; databaseUrl?: string; dataDir?: string; providers?: Provider[];
+  /** As `npm start`: the embedded PostgreSQL in DATA_DIR, the admin token generated into DATA_DIR/bootstrap-token. */
+  embedded?: boolean;
+} = {}): Promise<TestServer> {
+  const database = opts.databaseUrl || opts.embedded ? undefined : await createTestDatabase();
+  const databaseUrl = opts.databaseUrl ?? database?.url ?? '';
   const dataDir = opts.dataDir ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-test-')));
-  const adminToken = `trl_test_${randomBytes(16).toString('hex')}`;
+  let adminToken = opts.embedded ? '' : `trl_test_${randomBytes(16).toString('hex')}`;
   const config = loadConfig({
     DATABASE_URL: databaseUrl,
     DATA_DIR: dataDir,
@@ -55,11 +61,13 @@ export async function startTestServer(opts: { env?: Record<string, string>; data
     providers: extra.length ? (defaults) => new ProviderRegistry([...defaults.list(), ...extra]) : undefined,
   });
   const client = (token?: string) => new GraphQLClient(trellis.url, token);
+  if (opts.embedded) adminToken = readFileSync(path.join(dataDir, 'bootstrap-token'), 'utf8').trim();
   return {
     url: trellis.url,
     adminToken,
     trellis,
     dataDir,
+    runtimeDir: config.runtimeDir,
     databaseUrl,
     logs,
     admin: client(adminToken),
@@ -69,13 +77,17 @@ export async function startTestServer(opts: { env?: Record<string, string>; data
       killLocalRuntimes(dataDir);
       await database?.drop();
       if (!opts.dataDir) await fs.rm(dataDir, { recursive: true, force: true });
+      if (!opts.dataDir && !opts.env?.TRELLIS_RUNTIME_DIR) await fs.rm(config.runtimeDir, { recursive: true, force: true });
     },
   };
 }
 
-/** Kills every runtime the `local` provider started under `dataDir`. */
+/** The default TRELLIS_RUNTIME_DIR of a DATA_DIR (config.ts). */
+export const runtimeDirOf = (dataDir: string) => `${path.resolve(dataDir)}-runtimes`;
+
+/** Kills every runtime the `local` provider started for `dataDir` (in its default runtime folder). */
 export function killLocalRuntimes(dataDir: string) {
-  const dir = path.join(dataDir, 'instances');
+  const dir = runtimeDirOf(dataDir);
   if (!existsSync(dir)) return;
   for (const id of readdirSync(dir)) {
     const pidFile = path.join(dir, id, 'runtime.pid');

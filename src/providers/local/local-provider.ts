@@ -6,9 +6,7 @@ import type { Logger } from '../../shared/logger.ts';
 import { allPids, environOf, isAlive, parentOf } from '../../shared/processes.ts';
 import { writePluginSettings } from '../../runtime/settings.ts';
 import { ProviderError, type PluginDelivery, type Provider, type ProvisionRequest, type ProvisionResult } from '../provider.ts';
-
-const RUNTIME_ENTRY = path.join(import.meta.dirname, '..', '..', 'runtime', 'main.ts');
-const TSX_LOADER = import.meta.resolve('tsx');
+import { RUNTIME_ENTRY, TSX_LOADER, type RuntimeIsolation } from './isolation.ts';
 const INSTANCE_ID = /^lcl_[0-9a-f]{32}$/;
 
 export type LocalProviderOptions = {
@@ -16,11 +14,16 @@ export type LocalProviderOptions = {
   apiUrl: () => string;
   heartbeatIntervalMs: number;
   log: Logger;
+  /** Who runtimes run as and how their files are owned; `instancesDir` is its runtime root. */
+  isolation: RuntimeIsolation;
+  /** Where an older build kept instance folders (DATA_DIR/instances): its runtimes stay adoptable and stoppable. */
+  legacyInstancesDir?: string;
 };
 
 /**
  * Starts the bundled runtime as a detached process on this host, one folder per instance under
- * `DATA_DIR/instances/<instanceId>/` (pid file, log, workspace folder). Detached processes outlive
+ * `TRELLIS_RUNTIME_DIR/<instanceId>/` (pid file, log, token file, workspace folder), outside
+ * DATA_DIR and, when the API is root, under a uid of the workspace's own (./isolation.ts). Detached processes outlive
  * an API restart and are found again through their pid file, which we trust only when that pid's
  * environment names the same instance (pids get reused).
  */
@@ -34,7 +37,9 @@ export class LocalProvider implements Provider {
   }
 
   instanceDir(instanceId: string) {
-    return path.join(this.opts.instancesDir, instanceId);
+    const dir = path.join(this.opts.instancesDir, instanceId);
+    const legacy = this.opts.legacyInstancesDir && path.join(this.opts.legacyInstancesDir, instanceId);
+    return legacy && !existsSync(dir) && existsSync(legacy) ? legacy : dir;
   }
 
   workspaceDir(instanceId: string) {
@@ -55,22 +60,27 @@ export class LocalProvider implements Provider {
 
     const dir = this.instanceDir(instanceId);
     const workspaceDir = this.workspaceDir(instanceId);
-    await fs.mkdir(workspaceDir, { recursive: true });
-    await writePluginSettings(workspaceDir, req.plugins);
+    const { isolation } = this.opts;
+    const user = await isolation.userFor(req.workspace.id);
+    await isolation.makeInstanceDirs(dir, workspaceDir, user);
+    await writePluginSettings(workspaceDir, req.plugins, isolation.writerAs(user));
 
-    const token = await req.workspaceToken();
-    const logFd = openSync(path.join(dir, 'runtime.log'), 'a');
+    const tokenFile = await isolation.writeToken(dir, await req.workspaceToken(), user);
+    const logFd = openSync(path.join(dir, 'runtime.log'), 'a', 0o600); // ours: runtimes see only their own, by fd
     try {
       const child = spawn(process.execPath, ['--import', TSX_LOADER, RUNTIME_ENTRY], {
         cwd: workspaceDir,
+        ...isolation.spawnAs(user),
         detached: true, // its own process group: it survives the API and its signals
         stdio: ['ignore', logFd, logFd],
-        // Only what the runtime needs: never the API's own environment (database URL, tokens).
+        // Only what the runtime needs: never the API's own environment (database URL, tokens), and
+        // its token by file (another process of the same user could read /proc/<pid>/environ).
         env: {
           PATH: process.env.PATH ?? '/usr/bin:/bin',
+          HOME: workspaceDir,
           NODE_ENV: process.env.NODE_ENV ?? 'production',
           TRELLIS_API_URL: this.opts.apiUrl(),
-          TRELLIS_WORKSPACE_TOKEN: token,
+          TRELLIS_WORKSPACE_TOKEN_FILE: tokenFile,
           TRELLIS_INSTANCE_ID: instanceId,
           TRELLIS_WORKSPACE_ID: req.workspace.id,
           TRELLIS_WORKSPACE_DIR: workspaceDir,
@@ -84,7 +94,7 @@ export class LocalProvider implements Provider {
       });
       child.unref();
       await writePidFile(dir, pid);
-      this.opts.log.info({ instanceId, pid, workspaceId: req.workspace.id }, 'started local runtime');
+      this.opts.log.info({ instanceId, pid, workspaceId: req.workspace.id, uid: user?.uid }, 'started local runtime');
       return { instanceId, url: null };
     } finally {
       closeSync(logFd);
@@ -122,7 +132,7 @@ export class LocalProvider implements Provider {
     if (!INSTANCE_ID.test(req.instanceId)) throw new ProviderError(`"${req.instanceId}" is not a local instance id; cannot deliver plugins`, false);
     const dir = this.workspaceDir(req.instanceId);
     if (!existsSync(dir)) throw new ProviderError(`the workspace folder of local instance ${req.instanceId} is gone; restart the workspace`, false);
-    await writePluginSettings(dir, req.plugins);
+    await writePluginSettings(dir, req.plugins, this.opts.isolation.writerAs(await this.opts.isolation.ownerOf(dir)));
     this.opts.log.info({ instanceId: req.instanceId, workspaceId: req.workspaceId, plugins: req.plugins.map((p) => p.name) }, 'declared plugins delivered to the local runtime');
   }
 
