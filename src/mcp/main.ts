@@ -3,10 +3,15 @@ import { httpApi } from './api.ts';
 import { createMcpServer } from './server.ts';
 
 /**
- * `npm run mcp`: the concierge's MCP server over stdio. Every tool calls Trellis GraphQL at
- * TRELLIS_API_URL with TRELLIS_WORKSPACE_TOKEN. Stdout carries the protocol; diagnostics go to
- * stderr.
+ * The concierge's MCP server over stdio (`trellis-mcp`, `npm run --silent mcp`). Every tool calls
+ * Trellis GraphQL at TRELLIS_API_URL with TRELLIS_WORKSPACE_TOKEN. Stdout carries JSON-RPC and
+ * nothing else: console output of any library is sent to stderr, so a stray log line can never
+ * corrupt the channel.
  */
+for (const method of ['log', 'info', 'debug', 'warn', 'trace'] as const) {
+  console[method] = (...args: unknown[]) => console.error(...args);
+}
+
 const url = process.env.TRELLIS_API_URL || 'http://127.0.0.1:4000/graphql';
 const token = process.env.TRELLIS_WORKSPACE_TOKEN;
 if (!token) {
@@ -17,8 +22,7 @@ if (!token) {
 const server = createMcpServer(httpApi(url, token));
 await server.connect(new StdioServerTransport());
 process.stderr.write(`trellis-mcp: serving ${url} over stdio\n`);
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.on(signal, () => {
-    void server.close().finally(() => process.exit(0));
-  });
-}
+const stop = () => {
+  void server.close().finally(() => process.exit(0));
+};
+for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, stop);
