@@ -219,7 +219,7 @@ export const TOOLS: Tool[] = [
     inputSchema: {
       status: z.enum(['PENDING', 'APPROVED', 'REJECTED', 'DONE', 'CANCELLED', 'EXPIRED']).optional(),
       kind: z.enum(['TASK', 'APPROVAL']).optional(),
-      first: z.number().int().min(1).max(100).optional().describe('how many (default 20)'),
+      first: z.number().int().min(1).max(50).optional().describe('how many (default 20, at most 50)'),
       after: id.optional().describe('continue after this request id (older ones)'),
     },
     annotations: READ,
