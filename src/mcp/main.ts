@@ -1,3 +1,4 @@
+import './stdout-guard.ts';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { httpApi } from './api.ts';
 import { createMcpServer } from './server.ts';
@@ -5,12 +6,8 @@ import { createMcpServer } from './server.ts';
 /**
  * The concierge's MCP server over stdio (`trellis-mcp`, `npm run --silent mcp`). Every tool calls
  * Trellis GraphQL at TRELLIS_API_URL with TRELLIS_WORKSPACE_TOKEN. Stdout carries JSON-RPC and
- * nothing else: console output of any library is sent to stderr, so a stray log line can never
- * corrupt the channel.
+ * nothing else (stdout-guard.ts sends console output to stderr; diagnostics go there too).
  */
-for (const method of ['log', 'info', 'debug', 'warn', 'trace'] as const) {
-  console[method] = (...args: unknown[]) => console.error(...args);
-}
 
 const url = process.env.TRELLIS_API_URL || 'http://127.0.0.1:4000/graphql';
 const token = process.env.TRELLIS_WORKSPACE_TOKEN;
