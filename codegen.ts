@@ -1,6 +1,9 @@
 import type { CodegenConfig } from '@graphql-codegen/cli';
 
-/** Typed documents for the tests (and any TypeScript client) from the printed schema. */
+/**
+ * Typed documents for the tests (and any TypeScript client) from the printed schema: write
+ * operations with `graphql(`…`)` from test/generated/gql.js and results and variables are typed.
+ */
 const config: CodegenConfig = {
   schema: 'schema/schema.graphql',
   documents: ['test/**/*.ts', '!test/generated/**'],
@@ -12,7 +15,14 @@ const config: CodegenConfig = {
       preset: 'client',
       config: {
         useTypeImports: true,
-        scalars: { DateTime: 'string', JSON: 'unknown' },
+        // DateTime travels as an ISO-8601 string; JSON (payloads, activity data) as any JSON value.
+        scalars: {
+          DateTime: { input: 'string', output: 'string' },
+          JSON: {
+            input: 'string | number | boolean | null | { [key: string]: unknown } | unknown[]',
+            output: 'string | number | boolean | null | { [key: string]: unknown } | unknown[]',
+          },
+        },
         enumsAsTypes: true,
       },
       presetConfig: { fragmentMasking: false },

@@ -1,12 +1,14 @@
+import './stdout-guard.ts';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { httpApi } from './api.ts';
 import { createMcpServer } from './server.ts';
 
 /**
- * `npm run mcp`: the concierge's MCP server over stdio. Every tool calls Trellis GraphQL at
- * TRELLIS_API_URL with TRELLIS_WORKSPACE_TOKEN. Stdout carries the protocol; diagnostics go to
- * stderr.
+ * The concierge's MCP server over stdio (`trellis-mcp`, `npm run --silent mcp`). Every tool calls
+ * Trellis GraphQL at TRELLIS_API_URL with TRELLIS_WORKSPACE_TOKEN. Stdout carries JSON-RPC and
+ * nothing else (stdout-guard.ts sends console output to stderr; diagnostics go there too).
  */
+
 const url = process.env.TRELLIS_API_URL || 'http://127.0.0.1:4000/graphql';
 const token = process.env.TRELLIS_WORKSPACE_TOKEN;
 if (!token) {
@@ -17,8 +19,7 @@ if (!token) {
 const server = createMcpServer(httpApi(url, token));
 await server.connect(new StdioServerTransport());
 process.stderr.write(`trellis-mcp: serving ${url} over stdio\n`);
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.on(signal, () => {
-    void server.close().finally(() => process.exit(0));
-  });
-}
+const stop = () => {
+  void server.close().finally(() => process.exit(0));
+};
+for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, stop);

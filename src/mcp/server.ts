@@ -20,8 +20,11 @@ export function createMcpServer(api: Api, opts: { tools?: readonly Tool[]; onPro
   for (const tool of tools) {
     if (registered.has(tool.name)) continue; // reported above; the first registration wins
     registered.add(tool.name);
-    server.registerTool(tool.name, { title: tool.title, description: tool.description, inputSchema: tool.inputSchema }, async (args: Record<string, unknown>) => {
-      const r = await runTool(tool, api, args);
+    server.registerTool(tool.name, { title: tool.title, description: tool.description, inputSchema: tool.inputSchema, annotations: tool.annotations }, async (args: Record<string, unknown>, extra) => {
+      const token = extra._meta?.progressToken;
+      const progress = token === undefined ? undefined : (done: number, total: number, message: string) =>
+        extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: done, total, message } });
+      const r = await runTool(tool, api, args, { signal: extra.signal, progress });
       return { content: [{ type: 'text' as const, text: r.text }], ...(r.isError ? { isError: true } : {}) };
     });
   }
