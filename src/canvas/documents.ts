@@ -33,13 +33,13 @@ export const ORGS = graphql(`
 
 export const WORKSPACES = graphql(`
   query CanvasWorkspaces($after: String) {
-    workspaces(first: 100, after: $after) { edges { node { ...CanvasWorkspaceRow } } pageInfo { hasNextPage endCursor } }
+    workspaces(first: 50, after: $after) { edges { node { ...CanvasWorkspaceRow } } pageInfo { hasNextPage endCursor } }
   }
 `);
 
 export const PENDING_REQUESTS = graphql(`
   query CanvasPendingRequests($after: String) {
-    requests(status: PENDING, first: 100, after: $after) { edges { node { ...CanvasRequestCard } } pageInfo { hasNextPage endCursor } }
+    requests(status: PENDING, first: 50, after: $after) { edges { node { ...CanvasRequestCard } } pageInfo { hasNextPage endCursor } }
   }
 `);
 

@@ -96,7 +96,7 @@ function tick(workspaceId: string): void {
   store.ticks.set(workspaceId, (store.ticks.get(workspaceId) ?? 0) + 1);
 }
 
-async function pages<T>(load: (after: string | null) => Promise<{ edges: { node: T }[]; pageInfo: { hasNextPage: boolean; endCursor?: string | null } }>, max = 10): Promise<T[]> {
+async function pages<T>(load: (after: string | null) => Promise<{ edges: { node: T }[]; pageInfo: { hasNextPage: boolean; endCursor?: string | null } }>, max = 20): Promise<T[]> {
   const out: T[] = [];
   let after: string | null = null;
   for (let i = 0; i < max; i++) {

@@ -339,7 +339,11 @@ describe.skipIf(SKIP)('canvas in chromium (playwright-core), per role', { timeou
     const contested = (await builder.client.ok(CREATE_REQUEST, { input: { kind: 'APPROVAL', title: 'Contested' } })).createRequest;
     await page.getByRole('tab', { name: /Approvals/ }).click();
     await card(page, contested.id).waitFor();
-    await page.routeWebSocket(/\/graphql$/, (ws) => ws.close({ code: 1006 }));
+    let networkDown = true;
+    await page.routeWebSocket(/\/graphql$/, (ws) => {
+      if (networkDown) void ws.close({ code: 1001, reason: 'test: the network is down' });
+      else ws.connectToServer(); // a plain pass-through to the real server
+    });
     await page.evaluate(() => (window as unknown as { trellisCanvas: { drop: () => void } }).trellisCanvas.drop());
     await page.getByRole('status').filter({ hasText: /Reconnecting|Connecting/ }).waitFor();
     await orgA.admin.ok(RESOLVE, { input: { requestId: contested.id, decision: 'REJECT' } });
@@ -349,7 +353,7 @@ describe.skipIf(SKIP)('canvas in chromium (playwright-core), per role', { timeou
 
     // While down, an approval is created: the resumed subscription (after its cursor) delivers it.
     const missed = (await builder.client.ok(CREATE_REQUEST, { input: { kind: 'APPROVAL', title: 'Created while offline' } })).createRequest;
-    await page.unrouteAll();
+    networkDown = false;
     await card(page, missed.id).waitFor({ timeout: 20_000 });
     await page.getByRole('status').filter({ hasText: 'Live' }).waitFor();
     await orgA.admin.ok(RESOLVE, { input: { requestId: missed.id, decision: 'APPROVE' } });

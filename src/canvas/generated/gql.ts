@@ -19,8 +19,8 @@ type Documents = {
     "\n  fragment CanvasRequestCard on Request {\n    id kind status title body payload note createdAt resolvedAt expiresAt createdByKind resolvedByKind\n    workspace { id name }\n    org { id name }\n  }\n": typeof types.CanvasRequestCardFragmentDoc,
     "\n  query CanvasInit {\n    viewer { kind role org { id name } workspace { id name kind } }\n    activity(first: 1) { edges { cursor } }\n    providers { name available }\n  }\n": typeof types.CanvasInitDocument,
     "\n  query CanvasOrgs($after: String) {\n    orgs(first: 100, after: $after) { edges { node { id name slug } } pageInfo { hasNextPage endCursor } }\n  }\n": typeof types.CanvasOrgsDocument,
-    "\n  query CanvasWorkspaces($after: String) {\n    workspaces(first: 100, after: $after) { edges { node { ...CanvasWorkspaceRow } } pageInfo { hasNextPage endCursor } }\n  }\n": typeof types.CanvasWorkspacesDocument,
-    "\n  query CanvasPendingRequests($after: String) {\n    requests(status: PENDING, first: 100, after: $after) { edges { node { ...CanvasRequestCard } } pageInfo { hasNextPage endCursor } }\n  }\n": typeof types.CanvasPendingRequestsDocument,
+    "\n  query CanvasWorkspaces($after: String) {\n    workspaces(first: 50, after: $after) { edges { node { ...CanvasWorkspaceRow } } pageInfo { hasNextPage endCursor } }\n  }\n": typeof types.CanvasWorkspacesDocument,
+    "\n  query CanvasPendingRequests($after: String) {\n    requests(status: PENDING, first: 50, after: $after) { edges { node { ...CanvasRequestCard } } pageInfo { hasNextPage endCursor } }\n  }\n": typeof types.CanvasPendingRequestsDocument,
     "\n  query CanvasRequestHistory($status: RequestStatus, $after: String) {\n    requests(status: $status, first: 50, after: $after) { edges { node { ...CanvasRequestCard } } pageInfo { hasNextPage endCursor } }\n  }\n": typeof types.CanvasRequestHistoryDocument,
     "\n  query CanvasWorkspace($id: ID!) {\n    workspace(id: $id) {\n      ...CanvasWorkspaceRow\n      instanceId url mcpServerPresent activeTurn runtimeVersion createdAt\n      operations(first: 20) { edges { node { id kind status error attempts createdAt startedAt finishedAt } } }\n      activity(first: 100) { edges { node { id type message data actorKind fromStatus toStatus createdAt } } }\n    }\n  }\n": typeof types.CanvasWorkspaceDocument,
     "\n  mutation CanvasRestart($id: ID!) { restartWorkspace(workspaceId: $id) { id kind status } }\n": typeof types.CanvasRestartDocument,
@@ -37,8 +37,8 @@ const documents: Documents = {
     "\n  fragment CanvasRequestCard on Request {\n    id kind status title body payload note createdAt resolvedAt expiresAt createdByKind resolvedByKind\n    workspace { id name }\n    org { id name }\n  }\n": types.CanvasRequestCardFragmentDoc,
     "\n  query CanvasInit {\n    viewer { kind role org { id name } workspace { id name kind } }\n    activity(first: 1) { edges { cursor } }\n    providers { name available }\n  }\n": types.CanvasInitDocument,
     "\n  query CanvasOrgs($after: String) {\n    orgs(first: 100, after: $after) { edges { node { id name slug } } pageInfo { hasNextPage endCursor } }\n  }\n": types.CanvasOrgsDocument,
-    "\n  query CanvasWorkspaces($after: String) {\n    workspaces(first: 100, after: $after) { edges { node { ...CanvasWorkspaceRow } } pageInfo { hasNextPage endCursor } }\n  }\n": types.CanvasWorkspacesDocument,
-    "\n  query CanvasPendingRequests($after: String) {\n    requests(status: PENDING, first: 100, after: $after) { edges { node { ...CanvasRequestCard } } pageInfo { hasNextPage endCursor } }\n  }\n": types.CanvasPendingRequestsDocument,
+    "\n  query CanvasWorkspaces($after: String) {\n    workspaces(first: 50, after: $after) { edges { node { ...CanvasWorkspaceRow } } pageInfo { hasNextPage endCursor } }\n  }\n": types.CanvasWorkspacesDocument,
+    "\n  query CanvasPendingRequests($after: String) {\n    requests(status: PENDING, first: 50, after: $after) { edges { node { ...CanvasRequestCard } } pageInfo { hasNextPage endCursor } }\n  }\n": types.CanvasPendingRequestsDocument,
     "\n  query CanvasRequestHistory($status: RequestStatus, $after: String) {\n    requests(status: $status, first: 50, after: $after) { edges { node { ...CanvasRequestCard } } pageInfo { hasNextPage endCursor } }\n  }\n": types.CanvasRequestHistoryDocument,
     "\n  query CanvasWorkspace($id: ID!) {\n    workspace(id: $id) {\n      ...CanvasWorkspaceRow\n      instanceId url mcpServerPresent activeTurn runtimeVersion createdAt\n      operations(first: 20) { edges { node { id kind status error attempts createdAt startedAt finishedAt } } }\n      activity(first: 100) { edges { node { id type message data actorKind fromStatus toStatus createdAt } } }\n    }\n  }\n": types.CanvasWorkspaceDocument,
     "\n  mutation CanvasRestart($id: ID!) { restartWorkspace(workspaceId: $id) { id kind status } }\n": types.CanvasRestartDocument,
@@ -70,11 +70,11 @@ export function graphql(source: "\n  query CanvasOrgs($after: String) {\n    org
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query CanvasWorkspaces($after: String) {\n    workspaces(first: 100, after: $after) { edges { node { ...CanvasWorkspaceRow } } pageInfo { hasNextPage endCursor } }\n  }\n"): typeof import('./graphql.js').CanvasWorkspacesDocument;
+export function graphql(source: "\n  query CanvasWorkspaces($after: String) {\n    workspaces(first: 50, after: $after) { edges { node { ...CanvasWorkspaceRow } } pageInfo { hasNextPage endCursor } }\n  }\n"): typeof import('./graphql.js').CanvasWorkspacesDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query CanvasPendingRequests($after: String) {\n    requests(status: PENDING, first: 100, after: $after) { edges { node { ...CanvasRequestCard } } pageInfo { hasNextPage endCursor } }\n  }\n"): typeof import('./graphql.js').CanvasPendingRequestsDocument;
+export function graphql(source: "\n  query CanvasPendingRequests($after: String) {\n    requests(status: PENDING, first: 50, after: $after) { edges { node { ...CanvasRequestCard } } pageInfo { hasNextPage endCursor } }\n  }\n"): typeof import('./graphql.js').CanvasPendingRequestsDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

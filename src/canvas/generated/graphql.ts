@@ -291,7 +291,7 @@ export const CanvasOrgsDocument = new TypedDocumentString(`
     `) as unknown as TypedDocumentString<CanvasOrgsQuery, CanvasOrgsQueryVariables>;
 export const CanvasWorkspacesDocument = new TypedDocumentString(`
     query CanvasWorkspaces($after: String) {
-  workspaces(first: 100, after: $after) {
+  workspaces(first: 50, after: $after) {
     edges {
       node {
         ...CanvasWorkspaceRow
@@ -320,7 +320,7 @@ export const CanvasWorkspacesDocument = new TypedDocumentString(`
 }`) as unknown as TypedDocumentString<CanvasWorkspacesQuery, CanvasWorkspacesQueryVariables>;
 export const CanvasPendingRequestsDocument = new TypedDocumentString(`
     query CanvasPendingRequests($after: String) {
-  requests(status: PENDING, first: 100, after: $after) {
+  requests(status: PENDING, first: 50, after: $after) {
     edges {
       node {
         ...CanvasRequestCard
