@@ -1,4 +1,9 @@
-export const when = (iso: string) => new Date(iso).toLocaleString();
+/** A moment, short: the time alone when it is today, else a short date and time. */
+export function when(iso: string, now = new Date()): string {
+  const d = new Date(iso);
+  const today = d.toDateString() === now.toDateString();
+  return today ? d.toLocaleTimeString() : d.toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'short' });
+}
 
 /** "12 s ago", "3 min ago", … (the exact time is in the element's title). */
 export function ago(iso: string, now = Date.now()): string {
