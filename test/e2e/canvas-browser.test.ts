@@ -439,6 +439,21 @@ describe.skipIf(SKIP)('canvas in chromium (playwright-core), per role', { timeou
     await page.close();
   });
 
+  it('orgs (the switcher\'s list): every org for the instance admin, the own org for anyone else', async () => {
+    const ORGS = graphql(`query CanvasTestOrgs($first: Int, $after: String) { orgs(first: $first, after: $after) { edges { node { id } cursor } pageInfo { hasNextPage endCursor } } }`);
+    const all = (await server.admin.ok(ORGS, {})).orgs.edges.map((e) => e.node.id);
+    expect(all).toEqual(expect.arrayContaining([orgA.orgId, orgB.orgId]));
+    const first = (await server.admin.ok(ORGS, { first: 1 })).orgs;
+    expect(first.pageInfo.hasNextPage).toBe(true);
+    const rest = (await server.admin.ok(ORGS, { after: first.pageInfo.endCursor })).orgs.edges.map((e) => e.node.id);
+    expect([...first.edges.map((e) => e.node.id), ...rest]).toEqual(all);
+    for (const client of [orgA.admin, orgA.member, orgA.viewer, builder.client]) {
+      expect((await client.ok(ORGS, {})).orgs.edges.map((e) => e.node.id)).toEqual([orgA.orgId]);
+    }
+    expect(await orgA.admin.code(ORGS, { after: 'not-a-cursor' })).toBe('BAD_USER_INPUT');
+    expect(await server.client().code(ORGS, {})).toBe('UNAUTHENTICATED');
+  });
+
   async function orgSlug(org: OrgFixture): Promise<string> {
     const r = await org.admin.ok(graphql(`query CanvasTestOrg { viewer { org { slug } } }`));
     return r.viewer.org!.slug;
