@@ -1,10 +1,10 @@
 import type { Org, Role } from '../generated/prisma/client.ts';
 import { requireActor } from '../auth/authorize.ts';
-import { builder, NodeRef } from '../graphql/builder.ts';
+import { builder, connectionOf, NodeRef } from '../graphql/builder.ts';
 import { ActorKindEnum, RoleEnum } from '../graphql/enums.ts';
 import { OrgRef, WorkspaceRef } from '../graphql/refs.ts';
 import { getWorkspace } from '../workspaces/service.ts';
-import { createApiToken, createOrg } from './service.ts';
+import { createApiToken, createOrg, listOrgs } from './service.ts';
 
 OrgRef.implement({
   interfaces: [NodeRef],
@@ -14,6 +14,17 @@ OrgRef.implement({
     slug: t.exposeString('slug'),
   }),
 });
+
+const OrgConnection = connectionOf('Org', OrgRef);
+
+builder.queryField('orgs', (t) =>
+  t.field({
+    type: OrgConnection,
+    description: 'Every org for the instance admin; the caller’s own org for anyone else',
+    args: { first: t.arg.int(), after: t.arg.string() },
+    resolve: (_, args, ctx) => listOrgs(ctx, args),
+  }),
+);
 
 const ViewerRef = builder.objectRef<Record<string, never>>('Viewer').implement({
   description: 'Who the calling token is',

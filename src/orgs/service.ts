@@ -6,6 +6,7 @@ import type { Org, Role } from '../generated/prisma/client.ts';
 import { AppError } from '../shared/errors.ts';
 import { expectId, newId } from '../shared/ids.ts';
 import { parseInput, slug, text } from '../shared/validate.ts';
+import { parsePageArgs, toPage, type Page } from '../shared/pagination.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 
 const createOrgInput = z.object({ name: text(100), slug });
@@ -51,4 +52,19 @@ export async function createApiToken(ctx: Ctx, input: unknown): Promise<{ token:
 
 export async function getOrg(ctx: Ctx, orgId: string): Promise<Org> {
   return ctx.db.prisma.org.findUniqueOrThrow({ where: { id: orgId } });
+}
+
+const orgCursor = z.string().refine((c) => { try { expectId(c, 'Org'); return true; } catch { return false; } }, 'after must be a cursor from this connection');
+
+/** Every org for the instance admin, the caller's own org for anyone else; oldest first. */
+export async function listOrgs(ctx: Ctx, args: { first?: number | null; after?: string | null }): Promise<Page<Org>> {
+  const actor = requireActor(ctx.actor);
+  const { first, after } = parsePageArgs(args, orgCursor);
+  const orgId = readableOrgId(actor);
+  const rows = await ctx.db.prisma.org.findMany({
+    where: { id: { ...(orgId ? { equals: orgId } : {}), ...(after ? { gt: after } : {}) } },
+    orderBy: { id: 'asc' },
+    take: first + 1,
+  });
+  return toPage(rows, first, (o) => o.id);
 }

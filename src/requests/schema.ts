@@ -2,7 +2,7 @@ import type { Ctx } from '../app/context.ts';
 import type { Request, RequestStatus } from '../generated/prisma/client.ts';
 import { builder, connectionOf, NodeRef } from '../graphql/builder.ts';
 import { ActivityTypeEnum, ActorKindEnum, RequestDecisionEnum, RequestKindEnum, RequestStatusEnum } from '../graphql/enums.ts';
-import { RequestRef, WorkspaceRef } from '../graphql/refs.ts';
+import { OrgRef, RequestRef, WorkspaceRef } from '../graphql/refs.ts';
 import type { ActivityEvent } from '../events/bus.ts';
 import { requestEvents } from '../events/streams.ts';
 import { createRequest, listRequests, resolveRequest } from './service.ts';
@@ -18,6 +18,7 @@ RequestRef.implement({
     body: t.exposeString('body', { nullable: true }),
     payload: t.expose('payload', { type: 'JSON', nullable: true }),
     workspace: t.field({ type: WorkspaceRef, nullable: true, resolve: (r, _, ctx) => (r.workspaceId ? ctx.loaders.workspace(r.workspaceId) : null) }),
+    org: t.field({ type: OrgRef, description: 'The org it was asked in (org-wide requests have no workspace)', resolve: async (r, _, ctx) => (await ctx.loaders.org(r.orgId))! }),
     createdByKind: t.expose('createdByKind', { type: ActorKindEnum }),
     resolvedByKind: t.expose('resolvedByKind', { type: ActorKindEnum, nullable: true }),
     note: t.exposeString('note', { nullable: true }),

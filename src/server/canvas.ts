@@ -1,19 +1,17 @@
 import { readFileSync } from 'node:fs';
 import type http from 'node:http';
-
-/** The canvas's files (src/canvas), read once: nothing outside this list is ever served. */
-const FILES: Record<string, { file: string; type: string }> = {
-  '/canvas': { file: 'index.html', type: 'text/html; charset=utf-8' },
-  '/canvas/': { file: 'index.html', type: 'text/html; charset=utf-8' },
-  '/canvas/canvas.js': { file: 'canvas.js', type: 'text/javascript; charset=utf-8' },
-  '/canvas/canvas.css': { file: 'canvas.css', type: 'text/css; charset=utf-8' },
-};
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import type { Logger } from 'pino';
 
 const DIR = new URL('../canvas/', import.meta.url);
+const ENTRY = fileURLToPath(new URL('main.tsx', DIR));
+
+type Body = { body: Buffer; type: string };
 
 /**
  * Same-origin only: scripts, styles and API calls (HTTP and graphql-ws) go to this server and
- * nowhere else; the page cannot be framed.
+ * nowhere else; the page cannot be framed; no inline script or style runs.
  */
 const HEADERS = {
   'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
@@ -23,15 +21,49 @@ const HEADERS = {
   'cache-control': 'no-cache',
 };
 
+/**
+ * The canvas script: src/canvas (TypeScript + preact) bundled by esbuild in memory, once per
+ * process. esbuild is a runtime dependency, so a production install serves it too; nothing is
+ * written to disk and nothing is fetched at run time. The build starts when the server is made
+ * and is awaited by the first request for the script (README, "The canvas": the cost measured).
+ */
+export async function bundleCanvas(): Promise<Buffer> {
+  const result = await build({
+    entryPoints: [ENTRY],
+    bundle: true,
+    write: false,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    minify: true,
+    legalComments: 'none',
+    jsx: 'automatic',
+    jsxImportSource: 'preact',
+    tsconfig: fileURLToPath(new URL('tsconfig.json', DIR)),
+    logLevel: 'silent',
+  });
+  return Buffer.from(result.outputFiles[0]!.contents);
+}
+
 export type CanvasHandler = (req: http.IncomingMessage, res: http.ServerResponse, pathname: string) => boolean;
 
-/** Serves the canvas under /canvas; returns false for any other path (the caller handles it). */
-export function canvasHandler(): CanvasHandler {
-  const bodies = new Map(Object.entries(FILES).map(([route, f]) => [route, { body: readFileSync(new URL(f.file, DIR)), type: f.type }]));
+/** Serves the canvas under /canvas (a fixed list of routes); returns false for any other path. */
+export function canvasHandler(opts: { log?: Logger } = {}): CanvasHandler {
+  const file = (name: string, type: string): Promise<Body> => Promise.resolve({ body: readFileSync(new URL(name, DIR)), type });
+  const html = file('index.html', 'text/html; charset=utf-8');
+  const script = bundleCanvas().then((body) => ({ body, type: 'text/javascript; charset=utf-8' }));
+  // A failed build is logged once and answered 500 on the script only (the API is unaffected).
+  script.catch((err: Error) => opts.log?.error({ err: err.message }, 'canvas bundle failed'));
+  const routes = new Map<string, Promise<Body>>([
+    ['/canvas', html],
+    ['/canvas/', html],
+    ['/canvas/canvas.js', script],
+    ['/canvas/canvas.css', file('canvas.css', 'text/css; charset=utf-8')],
+  ]);
   return (req, res, pathname) => {
     if (pathname !== '/canvas' && !pathname.startsWith('/canvas/')) return false;
-    const file = bodies.get(pathname);
-    if (!file) {
+    const route = routes.get(pathname);
+    if (!route) {
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8', ...HEADERS }).end('not found');
       return true;
     }
@@ -39,8 +71,13 @@ export function canvasHandler(): CanvasHandler {
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' }).end('method not allowed');
       return true;
     }
-    res.writeHead(200, { 'content-type': file.type, 'content-length': file.body.length, ...HEADERS });
-    res.end(req.method === 'HEAD' ? undefined : file.body);
+    route.then(
+      (f) => {
+        res.writeHead(200, { 'content-type': f.type, 'content-length': f.body.length, ...HEADERS });
+        res.end(req.method === 'HEAD' ? undefined : f.body);
+      },
+      () => res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8', ...HEADERS }).end('the canvas could not be built; see the server log'),
+    );
     return true;
   };
 }

@@ -39,7 +39,7 @@ export async function startHttpServer(svc: Services, opts: { host: string; port:
     context: httpContext(svc, requestIdOf),
   });
 
-  const canvas = canvasHandler();
+  const canvas = canvasHandler({ log: svc.log });
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (canvas(req, res, url.pathname)) return;

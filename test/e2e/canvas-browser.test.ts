@@ -1,43 +1,92 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ProviderError, type ProvisionRequest, type ProvisionResult } from '../../src/providers/provider.ts';
 import { graphql } from '../generated/gql.js';
-import { createExternalWorkspace, createOrgWithUsers, register, type OrgFixture, type WorkspaceFixture } from '../support/fixtures.ts';
+import { FakeProvider, Gate } from '../support/fake-provider.ts';
+import { createExternalWorkspace, createOrgWithUsers, heartbeat, register, REGISTER, type OrgFixture, type WorkspaceFixture } from '../support/fixtures.ts';
+import type { GraphQLClient } from '../support/gql.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
 /**
- * The canvas in a real browser: Debian's chromium driven by playwright-core against a real
- * server (.ci/run installs chromium, so this runs in CI). Set TRELLIS_SKIP_BROWSER_TESTS=1 to
- * skip it on a machine without /usr/bin/chromium.
+ * The canvas in a real browser, per role: Debian's chromium driven by playwright-core against a
+ * real server (.ci/run installs chromium, so this runs in CI). Set TRELLIS_SKIP_BROWSER_TESTS=1
+ * to skip it on a machine without /usr/bin/chromium. Screenshots go to SCREENSHOTS (printed).
  */
 const CHROMIUM = '/usr/bin/chromium';
 const SKIP = process.env.TRELLIS_SKIP_BROWSER_TESTS === '1';
-export const SCREENSHOT = path.join(os.tmpdir(), 'trellis-canvas.png');
+export const SCREENSHOTS = path.join(os.tmpdir(), 'trellis-canvas-screenshots');
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
-const CREATE = graphql(`mutation CanvasTestCreate($input: CreateRequestInput!) { createRequest(input: $input) { id } }`);
-const NODE = graphql(`query CanvasTestNode($id: ID!) { node(id: $id) { ... on Request { status resolvedByKind } } }`);
+const CREATE_REQUEST = graphql(`mutation CanvasTestCreate($input: CreateRequestInput!) { createRequest(input: $input) { id } }`);
+const NODE = graphql(`query CanvasTestNode($id: ID!) { node(id: $id) { ... on Request { status resolvedByKind note } } }`);
+const RESOLVE = graphql(`mutation CanvasTestResolve($input: ResolveRequestInput!) { resolveRequest(input: $input) { id } }`);
+const CREATE_WORKSPACE = graphql(`mutation CanvasTestCreateWorkspace($input: CreateWorkspaceInput!) { createWorkspace(input: $input) { id } }`);
+const WORKSPACE = graphql(`query CanvasTestWorkspace($id: ID!) { workspace(id: $id) { status provider } }`);
 
-describe.skipIf(SKIP)('canvas in chromium (playwright-core)', () => {
+/** A fake provider that hands each provision's runtime token to the test (as the runtime it would start). */
+class RuntimeFake extends FakeProvider {
+  private readonly tokens = new Map<string, string[]>();
+  private readonly waiters = new Map<string, ((token: string) => void)[]>();
+  override async provision(req: ProvisionRequest): Promise<ProvisionResult> {
+    if (!this.provisionFailure) {
+      const token = await req.workspaceToken();
+      const waiter = this.waiters.get(req.workspace.id)?.shift();
+      if (waiter) waiter(token);
+      else this.tokens.set(req.workspace.id, [...(this.tokens.get(req.workspace.id) ?? []), token]);
+    }
+    return super.provision(req);
+  }
+  /** The oldest runtime token of the workspace not taken yet (waits for the next provision). */
+  take(id: string): Promise<string> {
+    const token = this.tokens.get(id)?.shift();
+    if (token) return Promise.resolve(token);
+    return new Promise((resolve) => this.waiters.set(id, [...(this.waiters.get(id) ?? []), resolve]));
+  }
+}
+
+describe.skipIf(SKIP)('canvas in chromium (playwright-core), per role', { timeout: 240_000 }, () => {
   let server: TestServer;
-  let org: OrgFixture;
-  let ws: WorkspaceFixture;
+  let orgA: OrgFixture;
+  let orgB: OrgFixture;
+  let builder: WorkspaceFixture; // org A, external, ONLINE
+  let beta: WorkspaceFixture; // org B, external
+  let fake: RuntimeFake;
+  let spare: RuntimeFake;
   let context: BrowserContext;
-  let page: Page;
   let profile: string;
   let base: string;
-  let memberToken: string;
+
+  /** A workspace on `provider`, provisioned, and its runtime registered (ONLINE). */
+  async function managed(org: OrgFixture, name: string, provider = fake): Promise<{ id: string }> {
+    const { id } = (await org.admin.ok(CREATE_WORKSPACE, { input: { name, provider: provider.name, model: 'claude-test' } })).createWorkspace;
+    await runtimeRegisters(provider, id);
+    return { id };
+  }
+  /** The runtime of the workspace's latest provision on `provider` registers. */
+  async function runtimeRegisters(provider: RuntimeFake, id: string) {
+    const token = await provider.take(id);
+    await server.client(token).ok(REGISTER, { input: { mcpServerPresent: true, model: 'claude-test' } });
+  }
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (or set TRELLIS_SKIP_BROWSER_TESTS=1)`);
-    // no staleness sweep: the workspace registers once and must stay ONLINE
-    server = await startTestServer({ env: { TRELLIS_HEARTBEAT_STALE_MS: '3600000' } });
-    org = await createOrgWithUsers(server);
-    memberToken = org.member.token!;
-    ws = await createExternalWorkspace(server, org, { name: 'builder' });
+    fake = new RuntimeFake('fake');
+    spare = new RuntimeFake('spare');
+    // no staleness sweep: registered workspaces stay ONLINE; one provision attempt so a failure is final at once
+    server = await startTestServer({ providers: [fake, spare], env: { TRELLIS_HEARTBEAT_STALE_MS: '3600000', TRELLIS_PROVISION_ATTEMPTS: '1' } });
+    orgA = await createOrgWithUsers(server);
+    orgB = await createOrgWithUsers(server);
+    builder = await createExternalWorkspace(server, orgA, { name: 'builder' });
+    await register(builder);
+    beta = await createExternalWorkspace(server, orgB, { name: 'beta-ws' });
     base = server.url.replace(/\/graphql$/, '');
+    await fs.mkdir(SCREENSHOTS, { recursive: true });
+    console.log(`canvas screenshots: ${SCREENSHOTS}`);
     profile = await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-chromium-'));
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
@@ -45,7 +94,6 @@ describe.skipIf(SKIP)('canvas in chromium (playwright-core)', () => {
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
       viewport: { width: 1100, height: 800 },
     });
-    page = context.pages()[0] ?? (await context.newPage());
   });
   afterAll(async () => {
     await context?.close();
@@ -53,60 +101,62 @@ describe.skipIf(SKIP)('canvas in chromium (playwright-core)', () => {
     await server?.stop();
   });
 
-  const badge = (id: string) => page.locator(`[data-workspace-id="${id}"] .badge`);
-  const requestItem = (id: string) => page.locator(`[data-request-id="${id}"]`);
+  type Opened = { page: Page; cspViolations: string[] };
 
-  it('token entry, a workspace turning ONLINE live, approving a pending approval, resuming after a reconnect', async () => {
-    const approval = (await ws.client.ok(CREATE, { input: { kind: 'APPROVAL', title: 'Rotate the deploy key?', body: 'The old key leaked into a log.' } })).createRequest;
-    const task = (await ws.client.ok(CREATE, { input: { kind: 'TASK', title: 'Review the nightly report' } })).createRequest;
-
+  /** A fresh tab (its own sessionStorage) signed in with `client`'s token. */
+  async function signIn(client: GraphQLClient | string, width = 1100): Promise<Opened> {
+    const page = await context.newPage();
+    await page.setViewportSize({ width, height: 850 });
+    const cspViolations: string[] = [];
+    page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text()); });
     const res = await page.goto(`${base}/canvas`);
     expect(res?.status()).toBe(200);
-    expect(res?.headers()['content-security-policy']).toContain("connect-src 'self'");
-    await page.getByLabel('API token').fill(memberToken);
+    await page.getByLabel('API token').fill(typeof client === 'string' ? client : client.token!);
     await page.getByRole('button', { name: 'Connect' }).click();
+    try {
+      await page.getByRole('heading', { name: /^Workspaces/ }).waitFor({ timeout: 15_000 });
+    } catch (err) {
+      throw new Error(`not signed in; the page says: ${await page.locator('body').innerText()}`, { cause: err });
+    }
+    await page.getByRole('status').filter({ hasText: 'Live' }).waitFor();
+    return { page, cspViolations };
+  }
 
-    await badge(ws.id).waitFor();
-    expect(await badge(ws.id).textContent()).toBe('PROVISIONING');
-    await page.locator('#connection[data-state="live"]').waitFor();
-    await requestItem(task.id).waitFor(); // the Tasks tab is the default
+  async function axe(page: Page, what: string) {
+    await page.evaluate(AXE);
+    const result = await page.evaluate(async () => {
+      const r = await (window as unknown as { axe: { run: (ctx: Document) => Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe.run(document);
+      return r.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.map((n) => n.target.join(' ')) }));
+    });
+    expect(result.filter((v) => v.impact === 'serious' || v.impact === 'critical'), `axe on ${what}`).toEqual([]);
+  }
 
-    await register(ws);
-    await page.locator(`[data-workspace-id="${ws.id}"] .badge[data-status="ONLINE"]`).waitFor({ timeout: 10_000 });
+  const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
+  /** A request card in the tab panel shown (hidden panels are outside the accessibility tree). */
+  const card = (page: Page, id: string) => page.getByRole('tabpanel').locator(`[data-request-id="${id}"]`);
+  const alertWith = (page: Page, text: string | RegExp) => page.getByRole('alert').filter({ hasText: text });
+  const opItem = (page: Page, name: string | RegExp) => page.getByRole('listitem', { name });
+  const fact = (page: Page, term: string) => page.locator('.facts > div').filter({ has: page.getByRole('term').getByText(term, { exact: true }) }).getByRole('definition');
+  const badgeOf = (page: Page, id: string) => page.locator(`[data-workspace-id="${id}"] .badge`);
 
-    await page.getByRole('tab', { name: /Approvals/ }).click();
-    await requestItem(approval.id).waitFor();
-    expect(await page.locator('#count-approvals').textContent()).toBe('1');
-    await page.screenshot({ path: SCREENSHOT, fullPage: true });
-
-    await page.getByRole('button', { name: 'Approve: Rotate the deploy key?' }).click();
-    await requestItem(approval.id).waitFor({ state: 'detached' });
-    const after = await org.admin.ok(NODE, { id: approval.id });
-    expect(after.node).toMatchObject({ status: 'APPROVED', resolvedByKind: 'USER' });
-    expect(await page.locator('#count-approvals').textContent()).toBe('0');
-
-    // Drop the connection and create an approval while it is down: the resumed subscription
-    // (after: its last cursor) delivers it.
-    await page.evaluate(() => (window as unknown as { trellisCanvas: { drop: () => void } }).trellisCanvas.drop());
-    await page.locator('#connection:not([data-state="live"])').waitFor();
-    const missed = (await ws.client.ok(CREATE, { input: { kind: 'APPROVAL', title: 'Created while offline' } })).createRequest;
-    await requestItem(missed.id).waitFor({ timeout: 15_000 });
-    await page.locator('#connection[data-state="live"]').waitFor();
-
-    // an approval resolved elsewhere leaves the tab too
-    await org.admin.ok(graphql(`mutation CanvasTestResolve($input: ResolveRequestInput!) { resolveRequest(input: $input) { id } }`), { input: { requestId: missed.id, decision: 'REJECT' } });
-    await requestItem(missed.id).waitFor({ state: 'detached' });
-  });
-
-  it('a wrong token is refused on the page, and only the canvas files are served', async () => {
-    await page.goto(`${base}/canvas`);
-    await page.getByRole('button', { name: 'Sign out' }).click().catch(() => undefined);
+  it('before sign-in only the sign-in form is shown; a wrong token is refused on the page; only the canvas files are served', async () => {
+    const page = await context.newPage();
+    const res = await page.goto(`${base}/canvas`);
+    expect(res?.headers()['content-security-policy']).toContain("script-src 'self'");
+    expect(res?.headers()['content-security-policy']).not.toContain('unsafe-inline');
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    expect(await page.getByRole('heading', { name: /Workspaces|Requests/ }).count()).toBe(0);
+    expect(await page.getByRole('tablist').count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Sign out' }).count()).toBe(0);
+    await axe(page, 'sign-in');
     await page.getByLabel('API token').fill(`trl_${'x'.repeat(40)}`);
     await page.getByRole('button', { name: 'Connect' }).click();
-    await page.getByText('That token was not accepted.').waitFor();
-    for (const p of ['/canvas/../package.json', '/canvas/%2e%2e/config.ts', '/canvas/service.ts']) {
-      const r = await fetch(`${base}${p}`);
-      expect(r.status).toBe(404);
+    await alertWith(page, 'That token was not accepted.').waitFor();
+    expect(await alertWith(page, 'That token was not accepted.').isVisible()).toBe(true);
+    await page.close();
+
+    for (const p of ['/canvas/../package.json', '/canvas/%2e%2e/config.ts', '/canvas/main.tsx', '/canvas/store.ts']) {
+      expect((await fetch(`${base}${p}`)).status).toBe(404);
     }
     expect((await fetch(`${base}/canvas`, { method: 'POST', body: 'x' })).status).toBe(405);
     const head = await fetch(`${base}/canvas/canvas.js`, { method: 'HEAD' });
@@ -114,4 +164,298 @@ describe.skipIf(SKIP)('canvas in chromium (playwright-core)', () => {
     expect(head.headers.get('content-type')).toMatch(/^text\/javascript/);
     expect(head.headers.get('x-frame-options')).toBe('DENY');
   });
+
+  it('ADMIN: opens a workspace and restarts, switches, stops and deletes it, each operation live; a failure and a conflict are shown; judges requests with notes', async () => {
+    const runner = await managed(orgA, 'runner');
+    const { page, cspViolations } = await signIn(orgA.admin);
+    await badgeOf(page, runner.id).filter({ hasText: 'ONLINE' }).waitFor();
+    await axe(page, 'ADMIN home');
+    await shot(page, 'admin-home-1100');
+
+    // filters and search
+    await page.getByRole('searchbox', { name: 'Search workspaces' }).fill('run');
+    await page.getByRole('link', { name: 'builder' }).waitFor({ state: 'detached' });
+    await page.getByRole('searchbox', { name: 'Search workspaces' }).fill('');
+    await page.getByRole('combobox', { name: 'Status' }).selectOption('STOPPED');
+    await page.getByText('No workspace matches.').waitFor();
+    await page.getByRole('combobox', { name: 'Status' }).selectOption('');
+
+    // the workspace view
+    await page.getByRole('link', { name: 'runner' }).click();
+    await page.getByRole('heading', { name: 'runner', level: 2 }).waitFor();
+    expect(await fact(page, 'Model').textContent()).toBe('claude-test');
+    expect(await fact(page, 'Provider').textContent()).toBe('fake');
+    expect(await fact(page, 'Restart pending').textContent()).toBe('no');
+    expect(await fact(page, 'Last heartbeat').textContent()).toMatch(/ago/);
+    await opItem(page, 'Provision SUCCEEDED').waitFor();
+    await page.getByRole('listitem').filter({ hasText: 'PROVISIONING → ONLINE' }).first().waitFor();
+    await axe(page, 'ADMIN workspace view');
+
+    // Restart, held inside the provider: the operation and its step show while it runs.
+    fake.provisionGate = new Gate();
+    await page.getByRole('button', { name: 'Restart', exact: true }).click();
+    await opItem(page, /^Restart (QUEUED|RUNNING)$/).waitFor();
+    await opItem(page, 'Restart RUNNING').getByText('provisioning on fake').waitFor({ timeout: 15_000 });
+    await page.locator('.title-row .badge[data-status="PROVISIONING"]').waitFor();
+    // a second restart while one runs: CONFLICT, shown to the eye
+    await page.getByRole('button', { name: 'Restart', exact: true }).click();
+    await alertWith(page, /Could not restart runner: .*\(CONFLICT\)/).waitFor();
+    await shot(page, 'admin-workspace-restarting-1100');
+    fake.provisionGate.release();
+    fake.provisionGate = undefined;
+    await opItem(page, 'Restart SUCCEEDED').getByText(/waiting for the runtime to register/).waitFor({ timeout: 15_000 });
+    await runtimeRegisters(fake, runner.id);
+    await page.locator('.title-row .badge[data-status="ONLINE"]').waitFor();
+
+    // Switch provider: the switch operation shows, the provider changes.
+    await page.getByRole('combobox', { name: 'Switch provider to' }).selectOption('spare');
+    await page.getByRole('button', { name: 'Switch provider' }).click();
+    await opItem(page, /^Provider switch (QUEUED|RUNNING|SUCCEEDED)$/).waitFor();
+    await runtimeRegisters(spare, runner.id);
+    await opItem(page, 'Provider switch SUCCEEDED').waitFor({ timeout: 15_000 });
+    await page.locator('.title-row .badge[data-status="ONLINE"]').waitFor();
+    await fact(page, 'Provider').getByText('spare', { exact: true }).waitFor();
+
+    // A restart that fails: the failure alert, the operation's error and the last error, all visible.
+    spare.provisionFailure = new ProviderError('quota exceeded in the test region', false);
+    await page.getByRole('button', { name: 'Restart', exact: true }).click();
+    await alertWith(page, /Restart of runner failed: .*quota exceeded/).waitFor({ timeout: 15_000 });
+    await opItem(page, 'Restart FAILED').getByText(/quota exceeded/).first().waitFor();
+    await fact(page, 'Last error').getByText(/quota exceeded/).waitFor();
+    await page.locator('.title-row .badge[data-status="FAILED"]').waitFor();
+    spare.provisionFailure = undefined;
+    await page.getByRole('button', { name: /^Dismiss: Restart of runner failed/ }).click();
+    await page.getByRole('button', { name: /^Dismiss: Could not restart/ }).click();
+    expect(await page.getByRole('alert').count()).toBe(0);
+
+    // Stop
+    await page.getByRole('button', { name: 'Stop', exact: true }).click();
+    await page.locator('.title-row .badge[data-status="STOPPED"]').waitFor();
+    await opItem(page, 'Stop SUCCEEDED').waitFor({ timeout: 15_000 });
+    expect((await orgA.admin.ok(WORKSPACE, { id: runner.id })).workspace?.status).toBe('STOPPED');
+
+    // Delete asks first; "Keep it" keeps it.
+    await page.getByRole('button', { name: 'Delete…' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Delete runner?' });
+    await dialog.waitFor();
+    await axe(page, 'delete confirmation');
+    await dialog.getByRole('button', { name: 'Keep it' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    expect((await orgA.admin.ok(WORKSPACE, { id: runner.id })).workspace).not.toBeNull();
+    await page.getByRole('button', { name: 'Delete…' }).click();
+    await dialog.getByRole('button', { name: 'Delete', exact: true }).click();
+    await page.getByRole('heading', { name: /^Workspaces/ }).waitFor();
+    await page.getByRole('link', { name: 'runner' }).waitFor({ state: 'detached' });
+    expect((await orgA.admin.ok(WORKSPACE, { id: runner.id })).workspace).toBeNull();
+
+    // Requests: the payload is shown as text (a JSON tree), never as HTML.
+    const hostile = '<img src=x onerror="window.__pwned=1">';
+    const approval = (await builder.client.ok(CREATE_REQUEST, { input: {
+      kind: 'APPROVAL', title: 'Rotate the deploy key?', body: '<b>The old key leaked</b> into a log.',
+      payload: { command: hostile, targets: ['eu-1', 'us-2'], dryRun: false, limits: { max: 3 } },
+    } })).createRequest;
+    const reject = (await builder.client.ok(CREATE_REQUEST, { input: { kind: 'APPROVAL', title: 'Drop the staging database?', payload: 'plain text payload' } })).createRequest;
+    await page.getByRole('tab', { name: /Approvals/ }).click();
+    await card(page, approval.id).waitFor();
+    await card(page, approval.id).getByText(JSON.stringify(hostile)).waitFor();
+    await card(page, approval.id).getByText('"eu-1"').waitFor();
+    await card(page, approval.id).getByText('<b>The old key leaked</b> into a log.').waitFor();
+    expect(await card(page, approval.id).locator('img, b').count()).toBe(0);
+    expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+    await card(page, reject.id).getByText('plain text payload').waitFor();
+    await axe(page, 'ADMIN approvals');
+    await shot(page, 'admin-approvals-1100');
+
+    await page.getByRole('textbox', { name: 'Note for Rotate the deploy key?' }).fill('Rotate it today.');
+    await page.getByRole('button', { name: 'Approve: Rotate the deploy key?' }).click();
+    await card(page, approval.id).waitFor({ state: 'detached' });
+    expect((await orgA.admin.ok(NODE, { id: approval.id })).node).toMatchObject({ status: 'APPROVED', resolvedByKind: 'USER', note: 'Rotate it today.' });
+
+    // Reject asks first.
+    await page.getByRole('button', { name: 'Reject: Drop the staging database?' }).click();
+    const confirm = page.getByRole('dialog', { name: 'Reject “Drop the staging database?”?' });
+    await confirm.getByRole('button', { name: 'Keep it' }).click();
+    expect((await orgA.admin.ok(NODE, { id: reject.id })).node).toMatchObject({ status: 'PENDING' });
+    await page.getByRole('button', { name: 'Reject: Drop the staging database?' }).click();
+    await confirm.getByRole('button', { name: 'Reject', exact: true }).click();
+    await card(page, reject.id).waitFor({ state: 'detached' });
+    expect((await orgA.admin.ok(NODE, { id: reject.id })).node).toMatchObject({ status: 'REJECTED', resolvedByKind: 'USER' });
+
+    // The resolved history: outcome, who, when, note; filtered by outcome.
+    await page.getByRole('tab', { name: 'Resolved' }).click();
+    const done = card(page, approval.id);
+    await done.getByText(/Approval approved by a person · /).waitFor();
+    await done.getByText('Rotate it today.').waitFor();
+    await page.getByRole('combobox', { name: 'Outcome' }).selectOption('REJECTED');
+    await card(page, approval.id).waitFor({ state: 'detached' });
+    await card(page, reject.id).waitFor();
+    await axe(page, 'ADMIN resolved history');
+    expect(cspViolations).toEqual([]);
+    await page.close();
+  });
+
+  it('ADMIN at 390 px: nothing overflows, the header stays on one line, every view is usable', async () => {
+    const watcher = await managed(orgA, 'a-workspace-with-a-rather-long-name-for-a-phone');
+    await builder.client.ok(CREATE_REQUEST, { input: { kind: 'APPROVAL', title: 'Deploy build 4711 to production with the new feature flags?', body: 'A long body '.repeat(20), payload: { flags: { newCheckout: true, region: 'eu-central-1', owners: ['alice@example.com', 'bob@example.com'] } } } });
+    const { page } = await signIn(orgA.admin, 390);
+    const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    const oneLine = async () => {
+      const h1 = (await page.getByRole('heading', { level: 1 }).boundingBox())!;
+      const out = (await page.getByRole('button', { name: 'Sign out' }).boundingBox())!;
+      expect(Math.abs(h1.y + h1.height / 2 - (out.y + out.height / 2))).toBeLessThan(8);
+    };
+    expect(await overflow()).toBe(0);
+    await oneLine();
+    await shot(page, 'admin-home-390');
+    await page.getByRole('tab', { name: /Approvals/ }).click();
+    expect(await overflow()).toBe(0);
+    await shot(page, 'admin-approvals-390');
+    await page.getByRole('link', { name: 'a-workspace-with-a-rather-long-name-for-a-phone' }).click();
+    await page.getByRole('heading', { name: 'a-workspace-with-a-rather-long-name-for-a-phone', level: 2 }).waitFor();
+    await opItem(page, 'Provision SUCCEEDED').waitFor();
+    expect(await overflow()).toBe(0);
+    await oneLine();
+    await axe(page, 'workspace view at 390 px');
+    await shot(page, 'admin-workspace-390');
+    await page.getByRole('button', { name: 'Delete…' }).click();
+    await page.getByRole('dialog', { name: /^Delete / }).waitFor();
+    await shot(page, 'admin-delete-dialog-390');
+    await page.getByRole('dialog').getByRole('button', { name: 'Keep it' }).click();
+    expect(watcher.id).toBeTruthy();
+    await page.close();
+  });
+
+  it('MEMBER: restarts, resolves with notes, never sees stop/delete/switch; a request resolved elsewhere meanwhile is a visible conflict; resumes after a reconnect', async () => {
+    const worker = await managed(orgA, 'worker');
+    const task = (await builder.client.ok(CREATE_REQUEST, { input: { kind: 'TASK', title: 'Review the nightly report' } })).createRequest;
+    const { page, cspViolations } = await signIn(orgA.member);
+    await card(page, task.id).waitFor(); // Tasks is the default tab
+    await page.getByRole('textbox', { name: 'Note for Review the nightly report' }).fill('Looked fine.');
+    await page.getByRole('button', { name: 'Mark done: Review the nightly report' }).click();
+    await card(page, task.id).waitFor({ state: 'detached' });
+    expect((await orgA.admin.ok(NODE, { id: task.id })).node).toMatchObject({ status: 'DONE', note: 'Looked fine.' });
+
+    // Live stops (the network drops and stays down), someone else resolves, this tab tries: CONFLICT, visible.
+    const contested = (await builder.client.ok(CREATE_REQUEST, { input: { kind: 'APPROVAL', title: 'Contested' } })).createRequest;
+    await page.getByRole('tab', { name: /Approvals/ }).click();
+    await card(page, contested.id).waitFor();
+    let networkDown = true;
+    await page.routeWebSocket(/\/graphql$/, (ws) => {
+      if (networkDown) void ws.close({ code: 1001, reason: 'test: the network is down' });
+      else ws.connectToServer(); // a plain pass-through to the real server
+    });
+    await page.evaluate(() => (window as unknown as { trellisCanvas: { drop: () => void } }).trellisCanvas.drop());
+    await page.getByRole('status').filter({ hasText: /Reconnecting|Connecting/ }).waitFor();
+    await orgA.admin.ok(RESOLVE, { input: { requestId: contested.id, decision: 'REJECT' } });
+    await page.getByRole('button', { name: 'Approve: Contested' }).click();
+    await alertWith(page, '“Contested” was already resolved by someone else.').waitFor();
+    await card(page, contested.id).waitFor({ state: 'detached' });
+
+    // While down, an approval is created: the resumed subscription (after its cursor) delivers it.
+    const missed = (await builder.client.ok(CREATE_REQUEST, { input: { kind: 'APPROVAL', title: 'Created while offline' } })).createRequest;
+    networkDown = false;
+    await card(page, missed.id).waitFor({ timeout: 20_000 });
+    await page.getByRole('status').filter({ hasText: 'Live' }).waitFor();
+    await orgA.admin.ok(RESOLVE, { input: { requestId: missed.id, decision: 'APPROVE' } });
+    await card(page, missed.id).waitFor({ state: 'detached' });
+
+    // Workspaces: restart only.
+    await page.getByRole('link', { name: 'worker' }).click();
+    await page.getByRole('heading', { name: 'worker', level: 2 }).waitFor();
+    for (const name of ['Stop', 'Delete…', 'Switch provider']) expect(await page.getByRole('button', { name, exact: true }).count(), name).toBe(0);
+    await page.getByRole('button', { name: 'Restart', exact: true }).click();
+    await opItem(page, /^Restart (QUEUED|RUNNING|SUCCEEDED)$/).waitFor();
+    await runtimeRegisters(fake, worker.id);
+    await opItem(page, 'Restart SUCCEEDED').waitFor({ timeout: 15_000 });
+    await page.locator('.title-row .badge[data-status="ONLINE"]').waitFor();
+    await axe(page, 'MEMBER workspace view');
+    expect(cspViolations).toEqual([]);
+    await page.close();
+  });
+
+  it('VIEWER: sees everything live, and no control it may not use', async () => {
+    const { page } = await signIn(orgA.viewer);
+    const asked = (await builder.client.ok(CREATE_REQUEST, { input: { kind: 'APPROVAL', title: 'Viewer sees this', payload: { a: 1 } } })).createRequest;
+    await page.getByRole('tab', { name: /Approvals/ }).click();
+    await card(page, asked.id).waitFor();
+    for (const name of [/^Approve/, /^Reject/, /^Mark done/, /^Cancel/]) expect(await page.getByRole('button', { name }).count()).toBe(0);
+    expect(await page.getByRole('textbox', { name: /^Note for/ }).count()).toBe(0);
+    await axe(page, 'VIEWER approvals');
+    await shot(page, 'viewer-approvals-1100');
+
+    // A heartbeat with an error: DEGRADED and the error, live in the list and in the open view.
+    await page.getByRole('link', { name: 'builder' }).click();
+    await page.getByRole('heading', { name: 'builder', level: 2 }).waitFor();
+    expect(await page.getByRole('heading', { name: 'Actions' }).count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Restart', exact: true }).count()).toBe(0);
+    await heartbeat(builder, { error: 'tool server crashed' });
+    await page.locator('.title-row .badge[data-status="DEGRADED"]').waitFor();
+    await fact(page, 'Last error').getByText('tool server crashed').waitFor();
+    await page.getByRole('listitem').filter({ hasText: 'ONLINE → DEGRADED' }).first().waitFor();
+    await heartbeat(builder, {});
+    await page.locator('.title-row .badge[data-status="ONLINE"]').waitFor();
+    await page.close();
+  });
+
+  it('a workspace token sees its own requests and no Approve/Reject', async () => {
+    const own = (await builder.client.ok(CREATE_REQUEST, { input: { kind: 'APPROVAL', title: 'Mine to ask, not to judge' } })).createRequest;
+    const { page } = await signIn(builder.token);
+    await page.getByRole('tab', { name: /Approvals/ }).click();
+    await card(page, own.id).waitFor();
+    expect(await page.getByRole('button', { name: /^(Approve|Reject)/ }).count()).toBe(0);
+    await page.close();
+  });
+
+  it('instance admin: the org switcher scopes workspaces and requests; actions work in any org', async () => {
+    const inB = (await beta.client.ok(CREATE_REQUEST, { input: { kind: 'TASK', title: 'Task in org B' } })).createRequest;
+    const inA = (await builder.client.ok(CREATE_REQUEST, { input: { kind: 'TASK', title: 'Task in org A' } })).createRequest;
+    const { page } = await signIn(server.adminToken);
+    await page.getByText('Instance admin').waitFor();
+    await page.getByRole('link', { name: 'beta-ws' }).waitFor();
+    await page.getByRole('link', { name: 'builder' }).waitFor();
+    await card(page, inA.id).waitFor();
+    await card(page, inB.id).waitFor();
+
+    const orgs = page.getByRole('combobox', { name: 'Org' });
+    await orgs.selectOption({ label: `Org ${await orgSlug(orgB)}` });
+    await page.getByRole('link', { name: 'builder' }).waitFor({ state: 'detached' });
+    await page.getByRole('link', { name: 'beta-ws' }).waitFor();
+    await card(page, inA.id).waitFor({ state: 'detached' });
+    await card(page, inB.id).waitFor();
+    await axe(page, 'instance admin, org B');
+    await shot(page, 'instance-admin-org-b-1100');
+
+    // request search
+    await orgs.selectOption({ label: 'All orgs' });
+    await page.getByRole('searchbox', { name: 'Search requests' }).fill('org A');
+    await card(page, inB.id).waitFor({ state: 'detached' });
+    await card(page, inA.id).waitFor();
+
+    await page.getByRole('button', { name: 'Mark done: Task in org A' }).click();
+    await card(page, inA.id).waitFor({ state: 'detached' });
+    await page.getByRole('link', { name: 'beta-ws' }).click();
+    await page.getByRole('heading', { name: 'beta-ws', level: 2 }).waitFor();
+    for (const name of ['Restart', 'Stop', 'Delete…', 'Switch provider']) await page.getByRole('button', { name, exact: true }).waitFor();
+    await page.close();
+  });
+
+  it('orgs (the switcher\'s list): every org for the instance admin, the own org for anyone else', async () => {
+    const ORGS = graphql(`query CanvasTestOrgs($first: Int, $after: String) { orgs(first: $first, after: $after) { edges { node { id } cursor } pageInfo { hasNextPage endCursor } } }`);
+    const all = (await server.admin.ok(ORGS, {})).orgs.edges.map((e) => e.node.id);
+    expect(all).toEqual(expect.arrayContaining([orgA.orgId, orgB.orgId]));
+    const first = (await server.admin.ok(ORGS, { first: 1 })).orgs;
+    expect(first.pageInfo.hasNextPage).toBe(true);
+    const rest = (await server.admin.ok(ORGS, { after: first.pageInfo.endCursor })).orgs.edges.map((e) => e.node.id);
+    expect([...first.edges.map((e) => e.node.id), ...rest]).toEqual(all);
+    for (const client of [orgA.admin, orgA.member, orgA.viewer, builder.client]) {
+      expect((await client.ok(ORGS, {})).orgs.edges.map((e) => e.node.id)).toEqual([orgA.orgId]);
+    }
+    expect(await orgA.admin.code(ORGS, { after: 'not-a-cursor' })).toBe('BAD_USER_INPUT');
+    expect(await server.client().code(ORGS, {})).toBe('UNAUTHENTICATED');
+  });
+
+  async function orgSlug(org: OrgFixture): Promise<string> {
+    const r = await org.admin.ok(graphql(`query CanvasTestOrg { viewer { org { slug } } }`));
+    return r.viewer.org!.slug;
+  }
 });
