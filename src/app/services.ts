@@ -26,6 +26,6 @@ export function buildServices(parts: { config: Config; db: Db; log: Logger; even
     heartbeats: new HeartbeatBatcher(db.pool),
     rateLimits,
     metrics,
-    health: { workerRunning: false, draining: false },
+    health: { workerRunning: false, draining: false, missingSecretKeys: [] },
   };
 }
