@@ -8,7 +8,10 @@ import { createLogger } from './shared/logger.ts';
  * (unready, server and subscriptions, running jobs) and then stops the embedded PostgreSQL, which
  * runs in a session of its own so the terminal's Ctrl-C never reaches it first. A second signal
  * forces: exit at once (the embedded PostgreSQL still gets a fast shutdown on the way out).
+ * Under `npm start` one Ctrl-C arrives several times (the terminal signals the whole group, and
+ * npm and tsx relay it too): repeats within REPEAT_WINDOW_MS of the first are that same signal.
  */
+const REPEAT_WINDOW_MS = 2_000;
 let config;
 try {
   config = loadConfig();
@@ -26,15 +29,16 @@ const log = createLogger(config.logLevel, undefined, config.logFormat);
 // the start finish (or fail) and then stops cleanly, instead of killing the process and leaving
 // an embedded PostgreSQL running behind it.
 const starting = startTrellis(config, { log });
-let stopping = false;
+let stopping: number | undefined;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => {
-    if (stopping) {
+    if (stopping !== undefined && Date.now() - stopping < REPEAT_WINDOW_MS) return;
+    if (stopping !== undefined) {
       log.warn({ signal }, 'second signal: stopping now, without waiting for the drain');
       log.flush();
       process.exit(signal === 'SIGINT' ? 130 : 143);
     }
-    stopping = true;
+    stopping = Date.now();
     log.info({ signal }, 'stopping: draining requests, subscriptions and jobs (send the signal again to force)');
     const force = setTimeout(() => {
       log.warn({ graceMs: config.limits.shutdownGraceMs }, 'the drain took too long; exiting anyway');

@@ -80,6 +80,9 @@ describe('stopping with Ctrl-C', () => {
 
     ctrlC(api);
     await waitForLine(api, 'stopping');
+    ctrlC(api); // within 2 s of the first: the same Ctrl-C relayed (npm start), ignored
+    await new Promise((r) => setTimeout(r, 2_100)); // a person's second Ctrl-C comes later
+    expect(api.child.exitCode).toBeNull();
     ctrlC(api);
     const exit = await api.exited;
 
