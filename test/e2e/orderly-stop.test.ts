@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -40,8 +40,11 @@ const waitForLine = (api: TrellisProcess, text: string) => pollUntil(`a line wit
 describe('stopping with Ctrl-C', () => {
   it('SIGINT to the whole process group drains the API first, then stops the embedded PostgreSQL: exit 0, no error-level log, nothing left running', async () => {
     const dir = await dataDir();
-    const token = `trl_stop_${randomBytes(16).toString('hex')}`;
-    const api = await spawnTrellis({ port: await freePort(), env: { DATA_DIR: dir, TRELLIS_BOOTSTRAP_TOKEN: token } });
+    // a generated admin token that goes to its file only: every stdout line but the ready line is JSON
+    const api = await spawnTrellis({ port: await freePort(), env: { DATA_DIR: dir, TRELLIS_PRINT_BOOTSTRAP_TOKEN: 'false' }, timeoutMs: 120_000 });
+    const token = readFileSync(path.join(dir, 'bootstrap-token'), 'utf8').trim();
+    expect(api.stdout.filter((l) => l.includes(token))).toEqual([]);
+    expect(api.stdout.filter((l) => !l.startsWith('{'))).toEqual([`Trellis listening on ${api.url}`]);
     const admin = new GraphQLClient(api.url, token);
     await admin.ok(CREATE_ORG, { input: { name: 'Stop', slug: `stop-${randomBytes(3).toString('hex')}` } });
     // work in flight: a live graphql-ws subscription (and the event listener behind it)
@@ -70,7 +73,7 @@ describe('stopping with Ctrl-C', () => {
   it('a second Ctrl-C during the drain forces the exit, and the embedded PostgreSQL still stops', async () => {
     const dir = await dataDir();
     const token = `trl_stop_${randomBytes(16).toString('hex')}`;
-    const api = await spawnTrellis({ port: await freePort(), env: { DATA_DIR: dir, TRELLIS_BOOTSTRAP_TOKEN: token, TRELLIS_SHUTDOWN_GRACE_MS: '60000' } });
+    const api = await spawnTrellis({ port: await freePort(), env: { DATA_DIR: dir, TRELLIS_BOOTSTRAP_TOKEN: token, TRELLIS_SHUTDOWN_GRACE_MS: '60000' }, timeoutMs: 120_000 });
     // A request whose body never completes holds the HTTP drain (up to 5 s).
     const held = net.connect(api.port, '127.0.0.1');
     cleanups.push(async () => void held.destroy());

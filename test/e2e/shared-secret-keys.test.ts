@@ -35,7 +35,7 @@ describe('TRELLIS_SECRET_KEYS across real replicas', () => {
   const start = async (keys: string | undefined) => {
     const dir = await makeDataDir();
     dirs.push(dir);
-    const p = await spawnTrellis({ port: await freePort(), env: { DATABASE_URL: database.url, DATA_DIR: dir, TRELLIS_BOOTSTRAP_TOKEN: adminToken, TRELLIS_SECRET_KEYS: keys } });
+    const p = await spawnTrellis({ port: await freePort(), env: { DATABASE_URL: database.url, DATA_DIR: dir, TRELLIS_BOOTSTRAP_TOKEN: adminToken, TRELLIS_SECRET_KEYS: keys }, timeoutMs: 120_000 });
     procs.push(p);
     return p;
   };
@@ -98,7 +98,7 @@ describe('TRELLIS_SECRET_KEYS across real replicas', () => {
     expect((await new GraphQLClient(onlyNew.url, wsToken).ok(RUNTIME_SECRETS)).runtimeSecrets).toEqual([{ key: 'SHARED_KEY', value, version: 1 }]);
     expect((await readyz(onlyNew)).status).toBe(200);
     await stop(onlyNew);
-  }, 300_000);
+  }, 600_000);
 
   it('refuses a malformed TRELLIS_SECRET_KEYS at start, naming the key by position and never quoting it', async () => {
     const dir = await makeDataDir();
