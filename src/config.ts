@@ -43,6 +43,10 @@ const envSchema = z.object({
   TRELLIS_WS_AUTH_RECHECK_MS: positiveMs.default(5_000),
   TRELLIS_SHUTDOWN_GRACE_MS: positiveMs.default(15_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
+  TRELLIS_SECRET_KEYS: z.string().optional(),
+  TRELLIS_DATABASE_WAIT_MS: z.coerce.number().int().min(0).default(60_000),
+  TRELLIS_PRINT_BOOTSTRAP_TOKEN: z.enum(['true', 'false']).default('true'),
 });
 
 export type Config = {
@@ -83,7 +87,14 @@ export type Config = {
   awsEndpoint: string | undefined;
   ec2: { imageId: string; instanceType: string; subnetId: string | undefined };
   secretStore: 'local' | 'aws';
+  /** TRELLIS_SECRET_KEYS: the local store's shared keys (first encrypts); unset → a key file in DATA_DIR. */
+  secretKeys: Buffer[] | undefined;
+  /** How long start-up retries an unreachable DATABASE_URL before it gives up. */
+  databaseWaitMs: number;
+  /** Print a generated bootstrap token on stdout besides writing it to DATA_DIR/bootstrap-token. */
+  printBootstrapToken: boolean;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
+  logFormat: 'json' | 'pretty';
   limits: LimitsConfig;
 };
 
@@ -124,6 +135,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError('invalid configuration: TRELLIS_RUNTIME_DIR must be outside DATA_DIR (and not contain it): runtimes must never reach the API\'s files');
   }
   const heartbeatStaleMs = e.TRELLIS_HEARTBEAT_STALE_MS ?? 3 * e.TRELLIS_HEARTBEAT_INTERVAL_MS;
+  const secretKeys = e.TRELLIS_SECRET_KEYS === undefined ? undefined : parseSecretKeys(e.TRELLIS_SECRET_KEYS);
   return {
     port: e.PORT,
     host: e.HOST,
@@ -152,7 +164,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     awsEndpoint: e.TRELLIS_AWS_ENDPOINT,
     ec2: { imageId: e.TRELLIS_EC2_IMAGE_ID, instanceType: e.TRELLIS_EC2_INSTANCE_TYPE, subnetId: e.TRELLIS_EC2_SUBNET_ID },
     secretStore: e.TRELLIS_SECRET_STORE,
+    secretKeys,
+    databaseWaitMs: e.TRELLIS_DATABASE_WAIT_MS,
+    printBootstrapToken: e.TRELLIS_PRINT_BOOTSTRAP_TOKEN === 'true',
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
     limits: {
       maxBodyBytes: e.TRELLIS_MAX_BODY_BYTES,
       allowedOrigins: (e.TRELLIS_ALLOWED_ORIGINS ?? '').split(',').map((o) => o.trim().replace(/\/+$/, '')).filter(Boolean),
@@ -165,6 +181,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       shutdownGraceMs: e.TRELLIS_SHUTDOWN_GRACE_MS,
     },
   };
+}
+
+/** Comma-separated base64 of 32 bytes each; a fault names the key's position, never its text. */
+function parseSecretKeys(text: string): Buffer[] {
+  const parts = text.split(',').map((p) => p.trim());
+  return parts.map((p, i) => {
+    const key = Buffer.from(p, 'base64');
+    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(p) || key.length !== 32) {
+      throw new ConfigError(`invalid configuration: TRELLIS_SECRET_KEYS: key ${i + 1} of ${parts.length} is not base64 of 32 bytes (make one with: openssl rand -base64 32)`);
+    }
+    return key;
+  });
 }
 
 /** An empty variable means "unset", as shells make it easy to export one by accident. */

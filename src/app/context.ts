@@ -10,6 +10,7 @@ import type { Loaders } from '../graphql/loaders.ts';
 import type { Metrics } from '../server/metrics.ts';
 import type { RateLimits } from '../shared/rate-limit.ts';
 import type { SecretStores } from '../secrets/stores/index.ts';
+import type { MissingKey } from '../secrets/stores/local.ts';
 
 export type Clock = { now: () => Date };
 export const systemClock: Clock = { now: () => new Date() };
@@ -28,7 +29,7 @@ export type Services = {
   secrets: SecretStores;
   metrics: Metrics;
   /** What /readyz reports besides the database. */
-  health: { workerRunning: boolean; draining: boolean };
+  health: { workerRunning: boolean; draining: boolean; missingSecretKeys: MissingKey[] };
 };
 
 /** A service call: the process's services plus who is calling. */

@@ -4,7 +4,7 @@ import type { Db } from '../db/client.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import { HeartbeatBatcher } from '../registry/heartbeat-batcher.ts';
-import { Metrics } from '../server/metrics.ts';
+import { Metrics, readDomainCounts } from '../server/metrics.ts';
 import { RateLimits } from '../shared/rate-limit.ts';
 import type { Logger } from '../shared/logger.ts';
 import { systemClock, type Services } from './context.ts';
@@ -13,7 +13,8 @@ import { buildSecretStores, type SecretStores } from '../secrets/stores/index.ts
 /** The services of one process, over its database, event bus and providers. */
 export function buildServices(parts: { config: Config; db: Db; log: Logger; events: EventBus; providers: ProviderRegistry; secrets?: SecretStores }): Services {
   const { config, db, events } = parts;
-  const metrics = new Metrics({ subscribers: () => events.subscriberCount });
+  const metrics = new Metrics({ subscribers: () => events.subscriberCount, domain: () => readDomainCounts(db.pool) });
+  events.onDelivered = (committedAt) => metrics.eventLag.observe(Math.max(0, Date.now() - committedAt.getTime()) / 1000);
   const rateLimits = new RateLimits(
     { heartbeat: config.limits.heartbeatPerMinute, createRequest: config.limits.writesPerMinute, setSecret: config.limits.writesPerMinute },
     (action) => metrics.rateLimited.inc({ action }),
@@ -26,6 +27,6 @@ export function buildServices(parts: { config: Config; db: Db; log: Logger; even
     heartbeats: new HeartbeatBatcher(db.pool),
     rateLimits,
     metrics,
-    health: { workerRunning: false, draining: false },
+    health: { workerRunning: false, draining: false, missingSecretKeys: [] },
   };
 }

@@ -6,6 +6,8 @@ import { ensureInstanceAdmin } from '../auth/bootstrap.ts';
 import { connectDb } from '../db/client.ts';
 import { embeddedPostgresOsUser, startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded-postgres.ts';
 import { migrate } from '../db/migrate.ts';
+import { waitForDatabase } from '../db/wait.ts';
+import { SecretKeyCheck } from '../secrets/key-check.ts';
 import { EventBus } from '../events/bus.ts';
 import { startWorker } from '../jobs/worker.ts';
 import { Ec2Provider } from '../providers/ec2/ec2-provider.ts';
@@ -33,7 +35,9 @@ export type StartOptions = {
   providers?: (defaults: ProviderRegistry) => ProviderRegistry;
 };
 
-const EMBEDDED_DATABASE = 'trellis';
+export const EMBEDDED_DATABASE = 'trellis';
+/** How often a replica re-checks that it holds the key of every local secret (keys rotate elsewhere). */
+const SECRET_KEY_CHECK_MS = 30_000;
 
 /**
  * Starts everything in order: database (embedded unless DATABASE_URL) → migrations → bootstrap
@@ -59,7 +63,8 @@ export async function startTrellis(config: Config, opts: StartOptions): Promise<
     const isolationReady = setUpRuntimeIsolation({ runtimeDir: config.runtimeDir, uids: config.runtimeUids, log });
     isolationReady.catch(() => undefined); // awaited below; a start that fails earlier must not leave it unhandled
     let databaseUrl = config.databaseUrl;
-    if (!databaseUrl) {
+    if (databaseUrl) await waitForDatabase(databaseUrl, { waitMs: config.databaseWaitMs, log });
+    else {
       if (process.getuid?.() === 0) {
         await fs.chown(config.dataDir, 0, embeddedPostgresOsUser().gid);
         await fs.chmod(config.dataDir, 0o710);
@@ -72,7 +77,7 @@ export async function startTrellis(config: Config, opts: StartOptions): Promise<
     const db = connectDb(databaseUrl);
     cleanups.push(db.close);
     await migrate(db.pool, log);
-    await ensureInstanceAdmin(db, { token: config.bootstrapToken, dataDir: config.dataDir, log, print });
+    await ensureInstanceAdmin(db, { token: config.bootstrapToken, dataDir: config.dataDir, log, print: config.printBootstrapToken ? print : undefined });
 
     const events = new EventBus(db, log.child({ component: 'events' }));
     await events.start();
@@ -91,6 +96,11 @@ export async function startTrellis(config: Config, opts: StartOptions): Promise<
     const providers = opts.providers ? opts.providers(defaults) : defaults;
     const services = buildServices({ config, db, log, events, providers });
     health = services.health;
+    if (services.secrets.local) {
+      const keyCheck = new SecretKeyCheck(db, services.secrets.local, log.child({ component: 'secret-keys' }), (missing) => (services.health.missingSecretKeys = missing));
+      await keyCheck.start(SECRET_KEY_CHECK_MS);
+      cleanups.push(async () => keyCheck.stop());
+    }
 
     const http = await startHttpServer(services, { host: config.host, port: config.port });
     cleanups.push(http.close);

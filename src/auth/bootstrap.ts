@@ -12,7 +12,7 @@ const BOOTSTRAP_LOCK = 7_310_002;
  * random token printed once and written to DATA_DIR/bootstrap-token (0600). Replicas starting
  * together serialise on an advisory lock, so exactly one admin is made.
  */
-export async function ensureInstanceAdmin(db: Db, opts: { token: string | undefined; dataDir: string; log: Logger; print: (line: string) => void }) {
+export async function ensureInstanceAdmin(db: Db, opts: { token: string | undefined; dataDir: string; log: Logger; print: ((line: string) => void) | undefined }) {
   const file = path.join(opts.dataDir, 'bootstrap-token');
   const made = await db.prisma.$transaction(async (tx) => {
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(${BOOTSTRAP_LOCK}::bigint)`;
@@ -29,7 +29,8 @@ export async function ensureInstanceAdmin(db: Db, opts: { token: string | undefi
     opts.log.info('instance admin created from TRELLIS_BOOTSTRAP_TOKEN');
     return;
   }
-  opts.print(`Instance admin token (shown once, also in ${file}): ${made.token}`);
+  if (opts.print) opts.print(`Instance admin token (shown once, also in ${file}): ${made.token}`);
+  else opts.log.info({ file }, 'instance admin token generated; it is in its file only (TRELLIS_PRINT_BOOTSTRAP_TOKEN=false)');
 }
 
 async function writeTokenFile(file: string, token: string) {

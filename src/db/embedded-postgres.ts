@@ -12,10 +12,14 @@ import { cmdlineOf, freePort, isAlive } from '../shared/processes.ts';
  * We drive the binaries ourselves instead of using that package's class because importing it
  * installs process-wide SIGINT/SIGTERM hooks that exit the process before our graceful stop ends.
  *
- * Crash safety: after `kill -9` of our process group the server dies with us (it stays in our
- * group) but may leave `postmaster.pid` behind; when the parent alone is killed the server
- * survives as an orphan. `start()` handles both: a live postgres of this data dir is stopped
- * cleanly first, a lock file naming any other process is removed.
+ * The server runs in a session of its own (unless `ownSession: false`): the terminal's Ctrl-C
+ * reaches only the API, which drains and then stops the server (`stop()`), never the other way
+ * round. Any exit of our process (a forced second Ctrl-C, a fatal error) sends the server a
+ * fast shutdown from an 'exit' hook.
+ *
+ * Crash safety: after `kill -9` the server survives as an orphan (or, in our process group, dies
+ * and leaves `postmaster.pid` behind). `start()` handles both: a live postgres of this data dir
+ * is stopped cleanly first, a lock file naming any other process is removed.
  */
 export type EmbeddedPostgres = { url: string; port: number; stop: () => Promise<void> };
 
@@ -28,6 +32,8 @@ export async function startEmbeddedPostgres(opts: {
   log: Logger;
   /** Trade durability for speed (tests). */
   fast?: boolean;
+  /** Run the server in its own session, out of reach of the terminal's signals (default true). */
+  ownSession?: boolean;
 }): Promise<EmbeddedPostgres> {
   const bins = await loadBinaries();
   const dataDir = path.join(opts.dir, 'pgdata');
@@ -57,11 +63,21 @@ export async function startEmbeddedPostgres(opts: {
     ...(owner ?? {}),
     env: serverEnv(),
     stdio: ['ignore', 'ignore', 'pipe'],
+    detached: opts.ownSession ?? true,
   });
-  await waitUntilReady(child, opts.log);
+  const onExit = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+  };
+  process.once('exit', onExit);
+  try {
+    await waitUntilReady(child, opts.log);
+  } catch (err) {
+    process.off('exit', onExit);
+    throw err;
+  }
 
   let stopped: Promise<void> | undefined;
-  const stop = () => (stopped ??= stopServer(child));
+  const stop = () => (stopped ??= stopServer(child).finally(() => process.off('exit', onExit)));
   return { url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`, port, stop };
 }
 

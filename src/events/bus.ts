@@ -29,6 +29,9 @@ export class EventBus {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private catchUpTimer: NodeJS.Timeout | undefined;
 
+  /** Called with each event's creation time as it is dispatched (the delivery-lag metric). */
+  onDelivered: ((createdAt: Date) => void) | undefined;
+
   constructor(private readonly db: Db, private readonly log: Logger) {}
 
   async start(): Promise<void> {
@@ -136,6 +139,7 @@ export class EventBus {
   }
 
   private dispatch(event: ActivityEvent) {
+    this.onDelivered?.(event.createdAt);
     for (const sub of this.subscribers) {
       if (sub.accepts(event)) sub.queue.push(event);
     }

@@ -7,9 +7,14 @@ import { appendActivity } from '../activity/append.ts';
 type Finished = Extract<OperationStatus, 'SUCCEEDED' | 'FAILED' | 'ROLLED_BACK'>;
 
 /** Finishes a RUNNING operation (conditionally: a finished one is never finished twice). */
-export async function finishOperation(svc: Pick<Services, 'db' | 'clock'>, opId: string, status: Finished, error: string | null, tx?: Tx): Promise<boolean> {
+export async function finishOperation(svc: Pick<Services, 'db' | 'clock'> & Partial<Pick<Services, 'metrics'>>, opId: string, status: Finished, error: string | null, tx?: Tx): Promise<boolean> {
   const db = tx ?? svc.db.prisma;
-  const { count } = await db.operation.updateMany({ where: { id: opId, status: 'RUNNING' }, data: { status, error, finishedAt: svc.clock.now() } });
+  const finishedAt = svc.clock.now();
+  const { count } = await db.operation.updateMany({ where: { id: opId, status: 'RUNNING' }, data: { status, error, finishedAt } });
+  if (count === 1 && svc.metrics) {
+    const op = await db.operation.findUnique({ where: { id: opId }, select: { kind: true, createdAt: true } });
+    if (op) svc.metrics.operationFinished(op.kind, status, op.createdAt, finishedAt);
+  }
   return count === 1;
 }
 

@@ -45,6 +45,7 @@ async function failStuck(svc: Services, op: Operation, now: Date): Promise<boole
       data: { status: 'FAILED', error: message, finishedAt: now },
     });
     if (count !== 1) return false; // finished (or started a fresh attempt) meanwhile
+    svc.metrics.operationFinished(op.kind, 'FAILED', op.createdAt, now);
     if (!PROVISIONING_KINDS.has(op.kind)) {
       await failOperationLoudly(svc, op, message, { tx, finish: false, reason: 'DEADLINE' });
       return true;

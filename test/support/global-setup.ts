@@ -23,6 +23,7 @@ declare module 'vitest' {
 }
 
 export default async function setup(project: TestProject) {
+  assertNodeVersion();
   process.umask(0o022);
   const log = createLogger('warn');
   let embedded: EmbeddedPostgres | undefined;
@@ -30,7 +31,8 @@ export default async function setup(project: TestProject) {
   let adminUrl = process.env.DATABASE_URL;
   if (!adminUrl) {
     tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-test-pg-'));
-    embedded = await startEmbeddedPostgres({ dir: tmp, log, fast: true });
+    // In the run's process group: an interrupted run takes its database with it.
+    embedded = await startEmbeddedPostgres({ dir: tmp, log, fast: true, ownSession: false });
     adminUrl = embedded.url;
   }
   const templateDb = `trellis_tpl_${process.pid}`;
@@ -66,4 +68,12 @@ export default async function setup(project: TestProject) {
     }
     await fs.rm(logDir, { recursive: true, force: true });
   };
+}
+
+/** Says which Node ran the suite; CI (.ci/run) sets TRELLIS_REQUIRE_NODE_MAJOR and a mismatch fails the run. */
+function assertNodeVersion() {
+  process.stdout.write(`Trellis tests on Node ${process.version}\n`);
+  const required = process.env.TRELLIS_REQUIRE_NODE_MAJOR;
+  const major = process.versions.node.split('.')[0];
+  if (required && major !== required) throw new Error(`the suite must run on Node ${required} (TRELLIS_REQUIRE_NODE_MAJOR) but runs on ${process.version}`);
 }
