@@ -55,7 +55,8 @@ export async function startHttpServer(svc: Services, opts: { host: string; port:
   const canvas = canvasHandler();
   const graphiql = svc.config.graphiql ? graphiqlHandler(GRAPHQL_PATH) : undefined;
   const metrics = svc.config.metricsAddr ? undefined : metricsHandler(svc);
-  const server = http.createServer((req, res) => {
+  // Node checks requestTimeout every connectionsCheckingInterval (30 s by default): often enough here.
+  const server = http.createServer({ connectionsCheckingInterval: Math.max(250, Math.min(30_000, Math.floor(limits.requestTimeoutMs / 4))) }, (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
     const refuse = (status: number, reason: string, message: string, code = 'BAD_USER_INPUT') => {
