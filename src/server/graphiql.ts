@@ -64,6 +64,8 @@ export function graphiqlHandler(endpoint: string): { page: (res: http.ServerResp
     title: 'Trellis GraphiQL',
     endpoint,
     subscriptionsProtocol: 'SSE',
+    // GraphiQL sends SSE subscriptions as GETs: the preflight-forcing header our CSRF rule asks of a GET operation
+    additionalHeaders: { 'x-trellis-csrf': '1' },
     defaultQuery: DEFAULT_QUERY,
     defaultHeaders: DEFAULT_HEADERS,
     headers: DEFAULT_HEADERS,
