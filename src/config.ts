@@ -3,6 +3,7 @@ import { z } from 'zod';
 
 /** The only reader of process.env: every setting of CONTRACT §2, typed and validated. */
 const positiveMs = z.coerce.number().int().positive();
+const onOff = z.enum(['on', 'off', 'true', 'false', '1', '0']).transform((v) => v === 'on' || v === 'true' || v === '1');
 
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
@@ -42,6 +43,13 @@ const envSchema = z.object({
   TRELLIS_WS_MAX_SUBSCRIPTIONS: z.coerce.number().int().min(1).max(1000).default(50),
   TRELLIS_WS_AUTH_RECHECK_MS: positiveMs.default(5_000),
   TRELLIS_SHUTDOWN_GRACE_MS: positiveMs.default(15_000),
+  TRELLIS_WS_MAX_CONNECTIONS_PER_TOKEN: z.coerce.number().int().min(1).max(10_000).default(20),
+  TRELLIS_MAX_STREAMS_PER_TOKEN: z.coerce.number().int().min(1).max(100_000).default(100),
+  TRELLIS_REQUEST_TIMEOUT_MS: positiveMs.default(30_000),
+  TRELLIS_METRICS_ADDR: z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'host:port, e.g. 127.0.0.1:9464').optional(),
+  TRELLIS_ALLOWED_HOSTS: z.string().optional(),
+  TRELLIS_GRAPHIQL: onOff.optional(),
+  TRELLIS_INTROSPECTION: onOff.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
   TRELLIS_SECRET_KEYS: z.string().optional(),
@@ -96,6 +104,12 @@ export type Config = {
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   logFormat: 'json' | 'pretty';
   limits: LimitsConfig;
+  /** GraphiQL at GET /graphql (README "Production switches"); default on only for a loopback HOST. */
+  graphiql: boolean;
+  /** Schema introspection (`__schema`, `__type`); default follows `graphiql`. */
+  introspection: boolean;
+  /** Where /metrics is served instead of the public port, when set. */
+  metricsAddr: { host: string; port: number } | undefined;
 };
 
 /** Hardening knobs (README "Hardening"); every one has a safe default. */
@@ -115,6 +129,17 @@ export type LimitsConfig = {
   wsAuthRecheckMs: number;
   /** SIGTERM: how long subscribers and running jobs get to finish before the process exits. */
   shutdownGraceMs: number;
+  /** Open graphql-ws connections one token may hold. */
+  wsMaxConnectionsPerToken: number;
+  /** Open event streams (graphql-ws subscriptions and SSE streams together) one token may hold. */
+  maxStreamsPerToken: number;
+  /** A request whose headers and body have not all arrived after this long is cut (Node's requestTimeout). */
+  requestTimeoutMs: number;
+  /**
+   * Host names (no port) the browser routes (GraphiQL, the canvas) answer to, and that a browser
+   * Origin may name for same-origin calls: the DNS-rebinding guard. '*' allows any.
+   */
+  allowedHosts: string[];
 };
 
 export class ConfigError extends Error {}
@@ -136,6 +161,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const heartbeatStaleMs = e.TRELLIS_HEARTBEAT_STALE_MS ?? 3 * e.TRELLIS_HEARTBEAT_INTERVAL_MS;
   const secretKeys = e.TRELLIS_SECRET_KEYS === undefined ? undefined : parseSecretKeys(e.TRELLIS_SECRET_KEYS);
+  const graphiql = e.TRELLIS_GRAPHIQL ?? isLoopback(e.HOST);
   return {
     port: e.PORT,
     host: e.HOST,
@@ -169,6 +195,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     printBootstrapToken: e.TRELLIS_PRINT_BOOTSTRAP_TOKEN === 'true',
     logLevel: e.LOG_LEVEL,
     logFormat: e.LOG_FORMAT,
+    graphiql,
+    introspection: e.TRELLIS_INTROSPECTION ?? graphiql,
+    metricsAddr: e.TRELLIS_METRICS_ADDR ? hostPort(e.TRELLIS_METRICS_ADDR) : undefined,
     limits: {
       maxBodyBytes: e.TRELLIS_MAX_BODY_BYTES,
       allowedOrigins: (e.TRELLIS_ALLOWED_ORIGINS ?? '').split(',').map((o) => o.trim().replace(/\/+$/, '')).filter(Boolean),
@@ -179,6 +208,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       wsMaxSubscriptions: e.TRELLIS_WS_MAX_SUBSCRIPTIONS,
       wsAuthRecheckMs: e.TRELLIS_WS_AUTH_RECHECK_MS,
       shutdownGraceMs: e.TRELLIS_SHUTDOWN_GRACE_MS,
+      wsMaxConnectionsPerToken: e.TRELLIS_WS_MAX_CONNECTIONS_PER_TOKEN,
+      maxStreamsPerToken: e.TRELLIS_MAX_STREAMS_PER_TOKEN,
+      requestTimeoutMs: e.TRELLIS_REQUEST_TIMEOUT_MS,
+      allowedHosts: allowedHosts(e.TRELLIS_ALLOWED_HOSTS, e.HOST, e.TRELLIS_PUBLIC_URL),
     },
   };
 }
@@ -193,6 +226,28 @@ function parseSecretKeys(text: string): Buffer[] {
     }
     return key;
   });
+}
+
+const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '::1'];
+
+function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return LOOPBACK_NAMES.includes(h) || h.endsWith('.localhost') || /^127\./.test(h);
+}
+
+/** Listed hosts, or by default the localhost names, the bind host (unless a wildcard) and TRELLIS_PUBLIC_URL's host. */
+function allowedHosts(list: string | undefined, bindHost: string, publicUrl: string | undefined): string[] {
+  if (list) return list.split(',').map((h) => h.trim().toLowerCase().replace(/^\[|\]$/g, '')).filter(Boolean);
+  const hosts = new Set(LOOPBACK_NAMES);
+  const bind = bindHost.replace(/^\[|\]$/g, '').toLowerCase();
+  if (bind !== '0.0.0.0' && bind !== '::') hosts.add(bind);
+  if (publicUrl) hosts.add(new URL(publicUrl).hostname.replace(/^\[|\]$/g, '').toLowerCase());
+  return [...hosts];
+}
+
+function hostPort(addr: string): { host: string; port: number } {
+  const i = addr.lastIndexOf(':');
+  return { host: addr.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(addr.slice(i + 1)) };
 }
 
 /** An empty variable means "unset", as shells make it easy to export one by accident. */

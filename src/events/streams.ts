@@ -5,6 +5,7 @@ import type { ActivityType, Prisma, RequestKind } from '../generated/prisma/clie
 import { parseSeqCursor } from '../shared/cursor.ts';
 import { loadWorkspace } from '../workspaces/access.ts';
 import type { ActivityEvent } from './bus.ts';
+import type { PushQueue } from './queue.ts';
 
 const REPLAY_PAGE = 500;
 
@@ -32,8 +33,14 @@ async function resolveScope(ctx: Ctx, workspaceId: string | null | undefined): P
 
 /**
  * Events of one kind for one subscriber: with `after`, first every stored event after that cursor
- * (read in pages), then live ones, with no gap and no duplicate. The live subscription opens here,
- * before the replay read, and live events at or below the last replayed cursor are dropped.
+ * (read in pages), then live ones, with no gap and no duplicate. The live subscription opens at
+ * the first `next()`, before the replay read, and live events at or below the last replayed
+ * cursor are dropped.
+ *
+ * Nothing is registered until the stream is read: a transport that refuses the stream after the
+ * resolver returned it (yoga answers 406 to an HTTP subscription whose Accept allows no stream,
+ * after executing it) drops an iterator that holds nothing, instead of a listener that nobody
+ * would ever end.
  *
  * The returned iterator's `return()` ends the live queue first: a generator suspended waiting for
  * the next event would otherwise only notice the subscriber left when another event arrived.
@@ -45,8 +52,9 @@ function eventStream(
   matches: (e: ActivityEvent) => boolean,
   after: bigint | undefined,
 ): AsyncIterableIterator<ActivityEvent> {
-  const live = ctx.events.subscribe((e) => matches(e) && visibleTo(scope, e));
+  let live: PushQueue<ActivityEvent> | undefined;
   async function* run(): AsyncGenerator<ActivityEvent> {
+    const queue = (live = ctx.events.subscribe((e) => matches(e) && visibleTo(scope, e)));
     try {
       let last = after;
       if (after !== undefined) {
@@ -65,7 +73,7 @@ function eventStream(
         }
       }
       let checkedAt = Date.now();
-      for await (const e of live) {
+      for await (const e of queue) {
         if (last !== undefined && e.id <= last) continue;
         // Re-check the token before delivering, at most once per recheck interval: a revoked
         // token (or a deleted workspace's) ends the stream, on every transport (SSE included).
@@ -76,14 +84,14 @@ function eventStream(
         yield e;
       }
     } finally {
-      await live.return();
+      await queue.return();
     }
   }
   const events = run();
   return {
     next: () => events.next(),
     return: async () => {
-      await live.return();
+      await live?.return(); // an unstarted generator's return() never runs its body
       return events.return(undefined);
     },
     throw: (err?: unknown) => events.throw(err),

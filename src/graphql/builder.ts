@@ -61,9 +61,24 @@ builder.scalarType('DateTime', {
 builder.scalarType('JSON', {
   description: 'Any JSON value',
   serialize: (v) => v,
-  parseValue: (v) => v,
+  parseValue: (v) => withinJsonDepth(v),
   parseLiteral: (ast) => literalToJson(ast),
 });
+
+/** Deeper JSON is refused as input: storing and re-serialising it would recurse past the stack. */
+export const MAX_JSON_DEPTH = 64;
+
+/** `v` when nested at most MAX_JSON_DEPTH levels; measured without recursion (the input is the attacker's). */
+function withinJsonDepth(v: unknown): unknown {
+  const stack: [unknown, number][] = [[v, 0]];
+  while (stack.length) {
+    const [x, depth] = stack.pop()!;
+    if (x === null || typeof x !== 'object') continue;
+    if (depth >= MAX_JSON_DEPTH) throw new GraphQLError(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`, { extensions: { code: 'BAD_USER_INPUT' } });
+    for (const child of Array.isArray(x) ? x : Object.values(x)) stack.push([child, depth + 1]);
+  }
+  return v;
+}
 
 function parseDate(v: unknown): Date {
   if (typeof v !== 'string' || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/.test(v)) {
@@ -85,9 +100,9 @@ function literalToJson(ast: ValueNode): unknown {
     case Kind.NULL:
       return null;
     case Kind.LIST:
-      return ast.values.map(literalToJson);
+      return withinJsonDepth(ast.values.map(literalToJson));
     case Kind.OBJECT:
-      return Object.fromEntries(ast.fields.map((f) => [f.name.value, literalToJson(f.value)]));
+      return withinJsonDepth(Object.fromEntries(ast.fields.map((f) => [f.name.value, literalToJson(f.value)])));
     default:
       throw new GraphQLError('JSON literals cannot contain variables', { extensions: { code: 'BAD_USER_INPUT' } });
   }

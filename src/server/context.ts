@@ -3,6 +3,7 @@ import { parseBearer } from '../auth/tokens.ts';
 import { createLoaders, type Loaders } from '../graphql/loaders.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Actor } from '../auth/actor.ts';
+import { AppError } from '../shared/errors.ts';
 
 /** A graphql-ws operation's whole context (the actor already authenticated on subscribe). */
 export function contextFor(svc: Services, actor: Actor | undefined, requestId: string): GqlCtx {
@@ -22,7 +23,17 @@ export function httpContext(svc: Services, requestIdOf: (request: Request) => st
   const { config, db, clock, events, providers, secrets, auth, heartbeats, rateLimits, metrics, health } = svc;
   return async (initial: { request: Request }): Promise<Omit<GqlCtx, 'log' | 'loaders'>> => {
     const requestId = requestIdOf(initial.request);
-    const actor = await auth.authenticate(tokenFrom(initial.request.headers.get('authorization')));
+    const header = initial.request.headers.get('authorization');
+    const token = tokenFrom(header);
+    let actor;
+    try {
+      // a header that holds no token is a mistake to name, not an anonymous call
+      if (header !== null && header.trim() !== '' && !token) throw new AppError('UNAUTHENTICATED', 'the Authorization header must be "Bearer <token>" (a token of 16 to 512 characters)');
+      actor = await auth.authenticate(token);
+    } catch (err) {
+      if (err instanceof AppError) svc.log.info({ requestId, reason: err.message }, 'request refused: authentication');
+      throw err;
+    }
     addRequestParts(initial, svc, requestId);
     return { config, db, clock, events, providers, secrets, auth, heartbeats, rateLimits, metrics, health, actor, requestId };
   };

@@ -1,8 +1,12 @@
 import type http from 'node:http';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import type { GraphQLArmorRejectCallback } from '@escape.tech/graphql-armor-types';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import { complexityFromQuery } from '@pothos/plugin-complexity';
+import type { Actor } from '../auth/actor.ts';
+import { COMPLEXITY_BUDGET } from '../graphql/builder.ts';
+import { AppError } from '../shared/errors.ts';
 
 /**
  * Static request limits (CONTRACT §4: every refusal is coded, never INTERNAL). Armor runs in
@@ -78,17 +82,70 @@ export function bodySizeViolation(req: http.IncomingMessage, maxBytes: number): 
   return undefined;
 }
 
+/** The host name of a Host header value (`name:port`, `[v6]:port`), lower-cased, or undefined. */
+export function hostName(host: string | undefined): string | undefined {
+  if (!host) return undefined;
+  try {
+    return new URL(`http://${host}`).hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether a Host header names one of TRELLIS_ALLOWED_HOSTS (the DNS-rebinding guard). */
+export function hostAllowed(host: string | undefined, allowedHosts: readonly string[]): boolean {
+  if (allowedHosts.includes('*')) return true;
+  const name = hostName(host);
+  return name !== undefined && allowedHosts.includes(name);
+}
+
 /**
  * Browser origins: a request without an Origin header (server-side clients, runtimes) passes;
- * a browser's Origin must be the server's own host or one of TRELLIS_ALLOWED_ORIGINS.
+ * a browser's Origin must be one of TRELLIS_ALLOWED_ORIGINS, or the server's own: the same host
+ * as the request's Host header AND a host name of TRELLIS_ALLOWED_HOSTS. The Host header alone is
+ * the client's word: a page on a rebound DNS name sends its own name as both Origin and Host.
  */
-export function originAllowed(origin: string | undefined, host: string | undefined, allowed: readonly string[]): boolean {
+export function originAllowed(origin: string | undefined, host: string | undefined, allowed: readonly string[], allowedHosts: readonly string[]): boolean {
   if (origin === undefined) return true;
   const o = origin.replace(/\/+$/, '');
   if (allowed.includes('*') || allowed.includes(o)) return true;
   try {
-    return host !== undefined && new URL(o).host === host;
+    return host !== undefined && new URL(o).host === host && hostAllowed(host, allowedHosts);
   } catch {
     return false;
   }
+}
+
+/** TRELLIS_INTROSPECTION=off: `__schema` and `__type` are refused at validation (BAD_USER_INPUT); `__typename` stays. */
+export function noIntrospection(): Plugin {
+  return {
+    onValidate({ addValidationRule }) {
+      addValidationRule(NoSchemaIntrospectionCustomRule);
+    },
+  };
+}
+
+/**
+ * The per-actor complexity budget (src/graphql/builder.ts) at subscribe time: Pothos checks it in
+ * a field's `resolve`, which a subscription's root field runs per event, not when it opens. A
+ * subscription over budget is refused before its stream opens, on both transports.
+ */
+export function useSubscriptionComplexity(): Plugin {
+  return {
+    onSubscribe({ args, setResultAndStopExecution }) {
+      const actor = (args.contextValue as { actor?: Actor }).actor;
+      if (!actor) return;
+      const max = actor.kind === 'WORKSPACE' ? COMPLEXITY_BUDGET.workspace : COMPLEXITY_BUDGET.user;
+      let r: { complexity: number; depth: number; breadth: number };
+      try {
+        r = complexityFromQuery(args.document, { schema: args.schema, ctx: args.contextValue as object, variables: (args.variableValues ?? {}) as Record<string, unknown> });
+      } catch {
+        return; // variables that do not coerce: execution reports them with a code
+      }
+      const over = r.depth > max.depth ? ['depth', r.depth, max.depth] : r.breadth > max.breadth ? ['breadth', r.breadth, max.breadth] : r.complexity > max.complexity ? ['complexity', r.complexity, max.complexity] : undefined;
+      if (over) {
+        setResultAndStopExecution({ errors: [new AppError('BAD_USER_INPUT', `query too complex: ${over[0]} ${over[1]} exceeds this token's limit of ${over[2]}`, { reason: 'COMPLEXITY' })] });
+      }
+    },
+  };
 }

@@ -6,18 +6,19 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Services } from '../app/context.ts';
 import type { Actor } from '../auth/actor.ts';
 import { hashToken } from '../auth/tokens.ts';
-import { AppError } from '../shared/errors.ts';
+import { AppError, ERROR_CODES } from '../shared/errors.ts';
 import { contextFor, tokenFrom } from './context.ts';
 import { normalizeError } from './errors.ts';
 import { originAllowed } from './limits.ts';
 import type { Metrics } from './metrics.ts';
 import { SharedSubscriptions } from './shared-subscriptions.ts';
+import type { StreamCaps } from './stream-caps.ts';
 import { serveGraphqlWs } from './ws-transport.ts';
 
 /** Close codes this server uses besides graphql-ws's own (4403 Forbidden on a bad token). */
-export const WS_CLOSE = { revoked: CloseCode.Forbidden, idle: 4000, shutdown: 1001 } as const;
+export const WS_CLOSE = { revoked: CloseCode.Forbidden, idle: 4000, shutdown: 1001, tooManyConnections: 4429 } as const;
 
-type Conn = { tokenHash: string; token: string; idleSince: number | undefined; ctx: Context<Record<string, unknown>, Extra>; socket: WebSocket };
+type Conn = { tokenHash: string; tokenId: string; token: string; idleSince: number | undefined; ctx: Context<Record<string, unknown>, Extra>; socket: WebSocket };
 type Extra = { socket: WebSocket; request: http.IncomingMessage; actor?: Actor; conn?: Conn };
 
 /**
@@ -30,9 +31,15 @@ type Extra = { socket: WebSocket; request: http.IncomingMessage; actor?: Actor; 
  * own thin adapter over graphql-ws's `makeServer` (src/server/ws-transport.ts): useServer's
  * per-message promise made large fan-outs garbage-collection bound.
  */
-export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaServerInstance<Record<string, unknown>, Record<string, unknown>>, svc: Services, metrics: Metrics) {
+export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaServerInstance<Record<string, unknown>, Record<string, unknown>>, svc: Services, metrics: Metrics, caps: StreamCaps) {
   const limits = svc.config.limits;
   const conns = new Set<Conn>();
+  const byToken = new Map<string, Set<Conn>>();
+  caps.wsCount = (tokenId) => {
+    let n = 0;
+    for (const c of byToken.get(tokenId) ?? []) n += Object.keys(c.ctx.subscriptions).length;
+    return n;
+  };
   const shared = new SharedSubscriptions();
   metrics.wsSubscriptions = () => {
     let n = 0;
@@ -44,7 +51,7 @@ export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaSer
     path,
     maxPayload: limits.maxBodyBytes,
     verifyClient: (info: { origin?: string; req: http.IncomingMessage }) => {
-      const ok = originAllowed(info.req.headers.origin, info.req.headers.host, limits.allowedOrigins);
+      const ok = originAllowed(info.req.headers.origin, info.req.headers.host, limits.allowedOrigins, limits.allowedHosts);
       if (!ok) metrics.httpRejections.inc({ reason: 'origin' });
       return ok;
     },
@@ -62,21 +69,47 @@ export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaSer
       onConnect: async (ctx) => {
         const auth = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
         const token = typeof auth === 'string' ? tokenFrom(auth) : undefined;
-        if (!token) return false;
+        // graphql-ws closes with 4403 when onConnect returns false; closing first gives the client
+        // the reason (the first close wins), and the refusal is logged (no token value in it).
+        const refuse = (reason: string) => {
+          svc.log.info({ reason, origin: ctx.extra.request.headers.origin }, 'graphql-ws connection refused');
+          ctx.extra.socket.close(CloseCode.Forbidden, `Forbidden: ${reason}`);
+          return false;
+        };
+        if (auth === undefined) return refuse('connectionParams.authorization is required ("Bearer <token>")');
+        if (!token) return refuse('connectionParams.authorization is not of the form "Bearer <token>"');
+        let actor: Actor | undefined;
         try {
-          ctx.extra.actor = await svc.auth.authenticate(token);
+          actor = await svc.auth.authenticate(token);
         } catch (err) {
-          if (err instanceof AppError) return false;
+          if (err instanceof AppError) return refuse(err.message);
           // Never let an internal error's text reach the client as a close reason.
           svc.log.error({ err }, 'graphql-ws authentication failed unexpectedly');
           return false;
         }
-        const conn: Conn = { token, tokenHash: hashToken(token), idleSince: Date.now(), ctx, socket: ctx.extra.socket };
+        if (!actor) return refuse('invalid or revoked token');
+        ctx.extra.actor = actor;
+        const mine = byToken.get(actor.tokenId) ?? new Set<Conn>();
+        if (mine.size >= limits.wsMaxConnectionsPerToken) {
+          svc.log.info({ tokenId: actor.tokenId, open: mine.size }, 'graphql-ws connection refused: connection limit of this token');
+          ctx.extra.socket.close(WS_CLOSE.tooManyConnections, `RATE_LIMITED: at most ${limits.wsMaxConnectionsPerToken} connections per token`);
+          return false;
+        }
+        const conn: Conn = { token, tokenId: actor.tokenId, tokenHash: hashToken(token), idleSince: Date.now(), ctx, socket: ctx.extra.socket };
         ctx.extra.conn = conn;
         conns.add(conn);
-        ctx.extra.socket.once('close', () => conns.delete(conn));
+        mine.add(conn);
+        byToken.set(actor.tokenId, mine);
+        ctx.extra.socket.once('close', () => {
+          conns.delete(conn);
+          mine.delete(conn);
+          if (mine.size === 0 && byToken.get(actor.tokenId) === mine) byToken.delete(actor.tokenId);
+        });
         return true;
       },
+      // graphql-ws's own errors ("Unable to identify operation", a stream that threw) carry no
+      // code: a complaint about the request becomes BAD_USER_INPUT, anything else INTERNAL, logged.
+      onError: (_ctx, id, _payload, errors) => errors.map((err) => codedWsError(err, id, svc)),
       onSubscribe: async (ctx, _id, payload) => {
         const conn = ctx.extra.conn;
         if (!conn) return [new AppError('UNAUTHENTICATED', 'connection is not authenticated')];
@@ -91,6 +124,8 @@ export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaSer
         if (Object.keys(ctx.subscriptions).length > limits.wsMaxSubscriptions) {
           return [new AppError('RATE_LIMITED', `at most ${limits.wsMaxSubscriptions} subscriptions per connection`)];
         }
+        // this subscription is already among ctx.subscriptions, hence `>`
+        if (caps.count(conn.tokenId) > caps.max) return [caps.refusal()];
         conn.idleSince = undefined;
         const requestId = crypto.randomUUID();
         const { schema, execute, subscribe, parse, validate } = yoga.getEnveloped({ ...ctx, req: ctx.extra.request, socket: ctx.extra.socket, params: payload });
@@ -152,4 +187,13 @@ export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaSer
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };
+}
+
+function codedWsError(err: GraphQLError, id: string, svc: Services): GraphQLError {
+  if (typeof err.extensions?.code === 'string' && ERROR_CODES.has(err.extensions.code)) return err;
+  if (!err.originalError) return normalizeError(err); // graphql-ws's complaint about the message
+  const original = err.originalError;
+  if (original instanceof GraphQLError && typeof original.extensions?.code === 'string' && ERROR_CODES.has(original.extensions.code)) return original;
+  svc.log.error({ err: original, subscriptionId: id }, 'graphql-ws: a subscription failed');
+  return new GraphQLError('Internal server error', { extensions: { code: 'INTERNAL' } });
 }
