@@ -39,6 +39,10 @@ const envSchema = z.object({
   TRELLIS_WS_MAX_SUBSCRIPTIONS: z.coerce.number().int().min(1).max(1000).default(50),
   TRELLIS_WS_AUTH_RECHECK_MS: positiveMs.default(5_000),
   TRELLIS_SHUTDOWN_GRACE_MS: positiveMs.default(15_000),
+  TRELLIS_ORPHAN_GRACE_MS: positiveMs.default(300_000),
+  TRELLIS_ORPHAN_SWEEP_INTERVAL_MS: positiveMs.optional(),
+  NODE_ENV: z.string().optional(),
+  TRELLIS_CRASH_AT: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -75,6 +79,11 @@ export type Config = {
   ec2: { imageId: string; instanceType: string; subnetId: string | undefined };
   secretStore: 'local' | 'aws';
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
+  /** A tagged instance that is not its workspace's recorded one is stopped once seen so this long (CONTRACT §11). */
+  orphanGraceMs: number;
+  orphanSweepIntervalMs: number;
+  /** Crash tests only: where this process kills itself (src/shared/crash-points.ts); honoured when NODE_ENV=test. */
+  crashAt: string | undefined;
   limits: LimitsConfig;
 };
 
@@ -134,6 +143,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ec2: { imageId: e.TRELLIS_EC2_IMAGE_ID, instanceType: e.TRELLIS_EC2_INSTANCE_TYPE, subnetId: e.TRELLIS_EC2_SUBNET_ID },
     secretStore: e.TRELLIS_SECRET_STORE,
     logLevel: e.LOG_LEVEL,
+    orphanGraceMs: e.TRELLIS_ORPHAN_GRACE_MS,
+    orphanSweepIntervalMs: e.TRELLIS_ORPHAN_SWEEP_INTERVAL_MS ?? e.TRELLIS_RECONCILE_INTERVAL_MS,
+    crashAt: e.NODE_ENV === 'test' ? e.TRELLIS_CRASH_AT : undefined,
     limits: {
       maxBodyBytes: e.TRELLIS_MAX_BODY_BYTES,
       allowedOrigins: (e.TRELLIS_ALLOWED_ORIGINS ?? '').split(',').map((o) => o.trim().replace(/\/+$/, '')).filter(Boolean),

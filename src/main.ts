@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig } from './config.ts';
 import { startTrellis } from './app/trellis.ts';
+import { armCrashPoint } from './shared/crash-points.ts';
 import { createLogger } from './shared/logger.ts';
 
 /** `npm start`: config → database → migrations → jobs → server; SIGTERM/SIGINT stop it cleanly. */
@@ -13,6 +14,7 @@ try {
   }
   throw err;
 }
+armCrashPoint(config.crashAt);
 process.umask(0o022); // the embedded PostgreSQL's OS user must be able to read what we create
 const log = createLogger(config.logLevel);
 

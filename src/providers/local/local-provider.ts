@@ -5,7 +5,8 @@ import path from 'node:path';
 import type { Logger } from '../../shared/logger.ts';
 import { allPids, environOf, isAlive, parentOf } from '../../shared/processes.ts';
 import { writePluginSettings } from '../../runtime/settings.ts';
-import { ProviderError, type PluginDelivery, type Provider, type ProvisionRequest, type ProvisionResult } from '../provider.ts';
+import { ProviderError, type PluginDelivery, type Provider, type ProvisionRequest, type ProvisionResult, type TaggedInstance } from '../provider.ts';
+import { instanceTagEnv, listLocalInstances, localInstanceIdFor, writeInstanceTags } from './tags.ts';
 
 const RUNTIME_ENTRY = path.join(import.meta.dirname, '..', '..', 'runtime', 'main.ts');
 const TSX_LOADER = import.meta.resolve('tsx');
@@ -43,7 +44,7 @@ export class LocalProvider implements Provider {
 
   async provision(req: ProvisionRequest): Promise<ProvisionResult> {
     // Derived from the operation id: a retried provision finds the instance it already started.
-    const instanceId = `lcl_${req.operationId.replace(/^op_/, '')}`;
+    const instanceId = localInstanceIdFor(req.operationId);
     if (this.pidOf(instanceId) !== undefined) return { instanceId, url: null };
     // A crash between spawning and writing the pid file must not make a retry start a second
     // runtime for the same instance: look for one by its environment before spawning.
@@ -56,6 +57,7 @@ export class LocalProvider implements Provider {
     const dir = this.instanceDir(instanceId);
     const workspaceDir = this.workspaceDir(instanceId);
     await fs.mkdir(workspaceDir, { recursive: true });
+    await writeInstanceTags(dir, req);
     await writePluginSettings(workspaceDir, req.plugins);
 
     const token = await req.workspaceToken();
@@ -72,7 +74,7 @@ export class LocalProvider implements Provider {
           TRELLIS_API_URL: this.opts.apiUrl(),
           TRELLIS_WORKSPACE_TOKEN: token,
           TRELLIS_INSTANCE_ID: instanceId,
-          TRELLIS_WORKSPACE_ID: req.workspace.id,
+          ...instanceTagEnv(req),
           TRELLIS_WORKSPACE_DIR: workspaceDir,
           TRELLIS_HEARTBEAT_INTERVAL_MS: String(this.opts.heartbeatIntervalMs),
           TRELLIS_MODEL: req.model ?? '',
@@ -114,6 +116,10 @@ export class LocalProvider implements Provider {
   async isRunning(instanceIds: readonly string[]): Promise<Map<string, boolean>> {
     const known = instanceIds.filter((id) => INSTANCE_ID.test(id) && existsSync(this.instanceDir(id)));
     return new Map(known.map((id) => [id, this.pidOf(id) !== undefined]));
+  }
+
+  async listInstances(filter: { operationId?: string } = {}): Promise<TaggedInstance[]> {
+    return listLocalInstances(this.opts.instancesDir, filter);
   }
 
   /** Rewrites the runtime's plugin settings file, which it re-reads on every heartbeat. */
