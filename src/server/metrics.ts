@@ -75,6 +75,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly orphanInstances = new Counter({
+    name: 'trellis_orphan_instances_total',
+    help: 'Instances the orphan sweep found that no workspace names, by outcome (stopped, adopted, pending = within the grace, foreign = workspace unknown here)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
   constructor(opts: { subscribers: () => number }) {
     new Gauge({
       name: 'trellis_subscribers',

@@ -94,7 +94,8 @@ export class LocalProvider implements Provider {
   }
 
   async stop(instanceId: string): Promise<void> {
-    const pid = this.pidOf(instanceId);
+    // a runtime whose pid file was never written (a crash right after the spawn) is found by its environment
+    const pid = this.pidOf(instanceId) ?? (INSTANCE_ID.test(instanceId) && existsSync(this.instanceDir(instanceId)) ? findByInstanceEnv(instanceId) : undefined);
     if (pid === undefined) return;
     try {
       process.kill(-pid, 'SIGTERM'); // the whole group: the runtime and anything it started
