@@ -3,6 +3,7 @@ import { run, type Task, type WorkerEvents } from 'graphile-worker';
 import type { Services } from '../app/context.ts';
 import { RUN_OPERATION_TASK } from '../operations/create.ts';
 import { runOperation } from '../operations/run.ts';
+import { registerWorkspaceOperations } from '../workspaces/jobs.ts';
 import { startPeriodic } from '../reconcilers/periodic.ts';
 import { sweepStuckOperations } from '../reconcilers/stuck-operations.ts';
 import { heartbeatWorkerPool, registerWorkerPool, releaseDeadWorkerPools, unregisterWorkerPool } from './worker-pools.ts';
@@ -24,6 +25,7 @@ export type Worker = { poolId: string; stop: () => Promise<void> };
  * stuck-operation deadline sweep, and the instance-state and platform-recovery reconcilers.
  */
 export async function startWorker(svc: Services, opts: { concurrency?: number; pollInterval?: number } = {}): Promise<Worker> {
+  registerWorkspaceOperations();
   const runOperationTask: Task = async (payload, helpers) => {
     const { operationId } = payload as { operationId: string };
     await runOperation(svc, operationId, { number: helpers.job.attempts, max: helpers.job.max_attempts });

@@ -1,15 +1,15 @@
 import type { Services } from '../app/context.ts';
 import type { Tx } from '../db/client.ts';
-import type { Operation, Workspace } from '../generated/prisma/client.ts';
+import type { Operation, Workspace, WorkspaceStatus } from '../generated/prisma/client.ts';
 import { crashPoint } from '../shared/crash-points.ts';
 import { appendActivity, type ActivityEntry } from '../activity/append.ts';
 import { ProviderError } from '../providers/provider.ts';
 import { applyTransition } from '../workspaces/transition.ts';
 import { mintWorkspaceToken } from '../workspaces/service.ts';
 import { finishOperation, recordStep } from './finish.ts';
-import type { Attempt } from './run.ts';
+import type { Attempt } from './kinds.ts';
 import { describeFailure, isRetryable } from './stop.ts';
-import { RUNTIME_TOKEN_LABEL } from './tokens.ts';
+import { forgetTokens, RUNTIME_TOKEN_LABEL } from './tokens.ts';
 
 export const STEP_PROVISIONING = 'PROVISIONING';
 
@@ -61,26 +61,39 @@ export async function provision(svc: Services, op: Operation, attempt: Attempt, 
   // runtime registered meanwhile, adopts it (finishOffClaim); the orphan sweep is the last net.
   crashPoint('provision.after-provider');
   const instanceId = result.instanceId;
-  const recorded = await svc.db.prisma.$transaction(async (tx) => {
-    // Finished elsewhere meanwhile (the deadline sweep failed it): the instance is still recorded
-    // while the row is this claim's, so a runtime that registers later is not left unnamed.
+  const { recorded, revoked } = await svc.db.prisma.$transaction(async (tx) => {
+    await tx.$executeRaw`SELECT id FROM "Workspace" WHERE id = ${ws.id} FOR NO KEY UPDATE`;
     const finished = await finishOperation(svc, op.id, outcome.status, outcome.error, tx);
-    const kept = instanceId ? await recordInstance(tx, ws, instanceId, result.url) : false;
-    if (!finished && !kept) return false;
+    // Finished elsewhere meanwhile (the deadline sweep failed it): the instance is still recorded
+    // when its runtime already checked in on this claim's row (it is the workspace's live runtime);
+    // otherwise it is stopped below, and its token revoked here first, so it can never check in.
+    const kept = instanceId ? await recordInstance(tx, ws, instanceId, result.url, finished ? undefined : ['ONLINE', 'DEGRADED']) : false;
+    if (!finished && !kept) {
+      const hashes = instanceId ? await revokeRuntimeTokensOf(tx, ws.id, op.id, svc.clock.now()) : [];
+      return { recorded: false, revoked: hashes };
+    }
     await appendActivity(tx, [{
       orgId: ws.orgId, workspaceId: ws.id, type: 'INSTANCE_STARTED',
       message: instanceId ? `instance ${instanceId} started; waiting for the runtime to register` : 'waiting for the runtime to register',
       data: { operationId: op.id, instanceId },
     }]);
-    return instanceId ? kept : true;
+    return { recorded: instanceId ? kept : true, revoked: [] as string[] };
   });
+  forgetTokens(svc, revoked);
   crashPoint('provision.after-record');
   if (!recorded && instanceId) {
-    // A late answer for an operation already failed whose row is no longer its claim: do not
-    // leak the instance it started.
+    // A late answer for an operation already failed: do not leak the instance it started.
     svc.log.warn({ operationId: op.id, instanceId }, 'provision finished after its operation was failed; stopping the orphan instance');
     await provider.stop(instanceId).catch((err: Error) => svc.log.error({ operationId: op.id, err: err.message }, 'could not stop the orphan instance'));
   }
+}
+
+/** Revokes the tokens minted for the runtime operation `opId` started (nothing else). */
+async function revokeRuntimeTokensOf(tx: Tx, workspaceId: string, opId: string, now: Date): Promise<string[]> {
+  const where = { workspaceId, revokedAt: null, label: `${RUNTIME_TOKEN_LABEL}${opId}` };
+  const rows = await tx.workspaceToken.findMany({ where, select: { id: true, tokenHash: true } });
+  if (rows.length > 0) await tx.workspaceToken.updateMany({ where: { id: { in: rows.map((r) => r.id) }, revokedAt: null }, data: { revokedAt: now } });
+  return rows.map((r) => r.tokenHash);
 }
 
 /** How a provision that worked finishes its operation (a switch rolled forward finishes ROLLED_BACK). */
@@ -91,9 +104,9 @@ const SUCCEEDED: Outcome = { status: 'SUCCEEDED', error: null };
  * Names `instanceId` as the workspace's instance while the row is still the claim that started it,
  * not deleted or stopped, and names no other instance. Returns whether it did.
  */
-async function recordInstance(tx: Tx, ws: Pick<Workspace, 'id' | 'claimId'>, instanceId: string, url: string | null): Promise<boolean> {
+async function recordInstance(tx: Tx, ws: Pick<Workspace, 'id' | 'claimId'>, instanceId: string, url: string | null, statuses?: WorkspaceStatus[]): Promise<boolean> {
   const { count } = await tx.workspace.updateMany({
-    where: { id: ws.id, claimId: ws.claimId, deletedAt: null, status: { not: 'STOPPED' }, OR: [{ instanceId: null }, { instanceId }] },
+    where: { id: ws.id, claimId: ws.claimId, deletedAt: null, status: statuses ? { in: statuses } : { not: 'STOPPED' }, OR: [{ instanceId: null }, { instanceId }] },
     data: { instanceId, ...(url ? { url } : {}) },
   });
   return count === 1;

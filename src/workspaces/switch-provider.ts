@@ -6,7 +6,7 @@ import { appendActivity } from '../activity/append.ts';
 import { createOperation, operationConflict } from '../operations/create.ts';
 import { finishOperation, recordStep } from '../operations/finish.ts';
 import { provision, STEP_PROVISIONING, type Outcome } from '../operations/provision.ts';
-import type { Attempt } from '../operations/run.ts';
+import type { Attempt } from '../operations/kinds.ts';
 import { describeFailure, isRetryable, STEP_STOPPED, stopLeg } from '../operations/stop.ts';
 import { ProviderError } from '../providers/provider.ts';
 import { crashPoint } from '../shared/crash-points.ts';

@@ -65,18 +65,29 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   let armedPoint = '';
   let api!: TrellisProcess;
   let dead = false;
-  const start = async () => {
-    armedPoint = r.pick(CRASH_POINTS);
-    api = await spawnTrellis({ port: opts.port, env: env(`${armedPoint}#${1 + r.int(2)}`), timeoutMs: 60_000 });
-    dead = false;
-    void api.exited.then(() => { dead = true; });
-  };
-  const crashed = () => {
-    const named = api.stdout.find((l) => l.startsWith('CRASH '));
+  const crashed = (stdout = api.stdout) => {
+    const named = stdout.find((l) => l.startsWith('CRASH '));
     const point = named ? named.slice(6) : 'random-time SIGKILL';
     result.crashes++;
     result.byPoint[point] = (result.byPoint[point] ?? 0) + 1;
     log(`crash ${result.crashes}/${opts.crashes}: ${point}`);
+  };
+  const start = async (): Promise<void> => {
+    for (;;) {
+      armedPoint = r.pick(CRASH_POINTS);
+      try {
+        api = await spawnTrellis({ port: opts.port, env: env(`${armedPoint}#${1 + r.int(2)}`), timeoutMs: 60_000 });
+      } catch (err) {
+        // recovery at start-up (a resumed job) reached the armed point before the ready line
+        const out = String((err as Error).message);
+        if (!out.includes('CRASH ')) throw err;
+        crashed(out.split('\n'));
+        continue;
+      }
+      dead = false;
+      void api.exited.then(() => { dead = true; });
+      return;
+    }
   };
   const runtimes = fakeEc2Runtimes(opts.aws, () => api?.url);
 

@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Services } from '../../src/app/context.ts';
 import { runOperation } from '../../src/operations/run.ts';
+import { registerWorkspaceOperations } from '../../src/workspaces/jobs.ts';
+
+registerWorkspaceOperations();
 import { register } from '../../src/registry/service.ts';
 import { newId } from '../../src/shared/ids.ts';
 import { restartWorkspace } from '../../src/workspaces/operations.ts';
