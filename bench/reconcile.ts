@@ -31,6 +31,7 @@ class BatchProvider implements Provider {
   available() { return true; }
   async provision() { return { instanceId: null, url: null }; }
   async stop() {}
+  async listInstances() { return []; }
   async isRunning(ids: readonly string[]) {
     const t0 = performance.now();
     this.calls++;

@@ -50,6 +50,10 @@ const envSchema = z.object({
   TRELLIS_ALLOWED_HOSTS: z.string().optional(),
   TRELLIS_GRAPHIQL: onOff.optional(),
   TRELLIS_INTROSPECTION: onOff.optional(),
+  TRELLIS_ORPHAN_GRACE_MS: positiveMs.default(300_000),
+  TRELLIS_ORPHAN_SWEEP_INTERVAL_MS: positiveMs.optional(),
+  NODE_ENV: z.string().optional(),
+  TRELLIS_CRASH_AT: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
   TRELLIS_SECRET_KEYS: z.string().optional(),
@@ -103,6 +107,11 @@ export type Config = {
   printBootstrapToken: boolean;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   logFormat: 'json' | 'pretty';
+  /** A tagged instance that is not its workspace's recorded one is stopped once seen so this long (CONTRACT §11). */
+  orphanGraceMs: number;
+  orphanSweepIntervalMs: number;
+  /** Crash tests only: where this process kills itself (src/shared/crash-points.ts); honoured when NODE_ENV=test. */
+  crashAt: string | undefined;
   limits: LimitsConfig;
   /** GraphiQL at GET /graphql (README "Production switches"); default on only for a loopback HOST. */
   graphiql: boolean;
@@ -198,6 +207,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     graphiql,
     introspection: e.TRELLIS_INTROSPECTION ?? graphiql,
     metricsAddr: e.TRELLIS_METRICS_ADDR ? hostPort(e.TRELLIS_METRICS_ADDR) : undefined,
+    orphanGraceMs: e.TRELLIS_ORPHAN_GRACE_MS,
+    orphanSweepIntervalMs: e.TRELLIS_ORPHAN_SWEEP_INTERVAL_MS ?? e.TRELLIS_RECONCILE_INTERVAL_MS,
+    crashAt: e.NODE_ENV === 'test' ? e.TRELLIS_CRASH_AT : undefined,
     limits: {
       maxBodyBytes: e.TRELLIS_MAX_BODY_BYTES,
       allowedOrigins: (e.TRELLIS_ALLOWED_ORIGINS ?? '').split(',').map((o) => o.trim().replace(/\/+$/, '')).filter(Boolean),

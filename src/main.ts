@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig } from './config.ts';
 import { startTrellis } from './app/trellis.ts';
 import { DatabaseUnreachableError } from './db/wait.ts';
+import { armCrashPoint } from './shared/crash-points.ts';
 import { createLogger } from './shared/logger.ts';
 
 /**
@@ -22,6 +23,7 @@ try {
   }
   throw err;
 }
+armCrashPoint(config.crashAt);
 process.umask(0o022); // the embedded PostgreSQL's OS user must be able to read what we create
 const log = createLogger(config.logLevel, undefined, config.logFormat);
 

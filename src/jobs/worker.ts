@@ -3,6 +3,7 @@ import { run, type Task, type WorkerEvents } from 'graphile-worker';
 import type { Services } from '../app/context.ts';
 import { RUN_OPERATION_TASK } from '../operations/create.ts';
 import { runOperation } from '../operations/run.ts';
+import { registerWorkspaceOperations } from '../workspaces/jobs.ts';
 import { startPeriodic } from '../reconcilers/periodic.ts';
 import { sweepStuckOperations } from '../reconcilers/stuck-operations.ts';
 import { heartbeatWorkerPool, registerWorkerPool, releaseDeadWorkerPools, unregisterWorkerPool } from './worker-pools.ts';
@@ -11,6 +12,7 @@ import { failUnregistered } from '../reconcilers/register-deadline.ts';
 import { deliverDeclaredPlugins, PLUGIN_RECONCILE_TASK } from '../registry/plugin-recovery.ts';
 import { INSTANCE_STATE, reconcileInstances } from '../reconcilers/instance-state.ts';
 import { PLATFORM_RECOVERY, recoverFailedPlatforms } from '../reconcilers/platform-recovery.ts';
+import { ORPHAN_SWEEP, sweepOrphans } from '../reconcilers/orphans.ts';
 import { startReconciler } from '../reconcilers/tick.ts';
 import { runSecretRestart, SECRET_RESTART_TASK, type SecretRestartPayload } from '../secrets/restarts.ts';
 import { removeStoredValue, SECRET_STORE_DELETE_TASK } from '../secrets/service.ts';
@@ -23,6 +25,7 @@ export type Worker = { poolId: string; stop: () => Promise<void> };
  * stuck-operation deadline sweep, and the instance-state and platform-recovery reconcilers.
  */
 export async function startWorker(svc: Services, opts: { concurrency?: number; pollInterval?: number } = {}): Promise<Worker> {
+  registerWorkspaceOperations();
   const runOperationTask: Task = async (payload, helpers) => {
     const { operationId } = payload as { operationId: string };
     await runOperation(svc, operationId, { number: helpers.job.attempts, max: helpers.job.max_attempts });
@@ -68,9 +71,11 @@ export async function startWorker(svc: Services, opts: { concurrency?: number; p
   // One replica runs each tick of these (claimed in ReconcilerState).
   const instances = startReconciler(svc, INSTANCE_STATE, svc.config.reconcileIntervalMs, () => reconcileInstances(svc));
   const recovery = startReconciler(svc, PLATFORM_RECOVERY, svc.config.reconcileIntervalMs, () => recoverFailedPlatforms(svc));
+  const orphans = startReconciler(svc, ORPHAN_SWEEP, svc.config.orphanSweepIntervalMs, () => sweepOrphans(svc));
   return {
     poolId: id,
     stop: async () => {
+      await orphans.stop();
       await recovery.stop();
       await instances.stop();
       await deadlines.stop();

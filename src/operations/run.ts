@@ -1,11 +1,12 @@
 import type { Services } from '../app/context.ts';
 import type { Operation } from '../generated/prisma/client.ts';
-import { restartJob, stopJob } from '../workspaces/operations.ts';
-import { switchJob } from '../workspaces/switch-provider.ts';
 import { finishOperation } from './finish.ts';
+import { handlerFor, registerOperationKind, type Attempt } from './kinds.ts';
 import { provision } from './provision.ts';
 
-export type Attempt = { number: number; max: number };
+export type { Attempt } from './kinds.ts';
+
+registerOperationKind('PROVISION', provision);
 
 /**
  * The job handler behind every Operation. Marks it RUNNING with a fresh deadline (conditionally:
@@ -49,17 +50,7 @@ async function runLocked(svc: Services, operationId: string, attempt: Attempt): 
 }
 
 async function dispatch(svc: Services, op: Operation, attempt: Attempt): Promise<void> {
-  switch (op.kind) {
-    case 'PROVISION':
-      return provision(svc, op, attempt);
-    case 'RESTART':
-      return restartJob(svc, op, attempt);
-    case 'STOP':
-    case 'DEPROVISION':
-      return stopJob(svc, op, attempt);
-    case 'SWITCH_PROVIDER':
-      return switchJob(svc, op, attempt);
-    default:
-      await finishOperation(svc, op.id, 'FAILED', `${String(op.kind)} operations are not supported`);
-  }
+  const handler = handlerFor(op.kind);
+  if (handler) return handler(svc, op, attempt);
+  await finishOperation(svc, op.id, 'FAILED', `${String(op.kind)} operations are not supported by this process`);
 }

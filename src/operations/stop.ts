@@ -2,6 +2,7 @@ import type { Services } from '../app/context.ts';
 import type { Operation, Workspace } from '../generated/prisma/client.ts';
 import { appendActivity } from '../activity/append.ts';
 import { ProviderError } from '../providers/provider.ts';
+import { crashPoint } from '../shared/crash-points.ts';
 import { recordStep } from './finish.ts';
 import { forgetTokens, revokeWorkspaceTokens } from './tokens.ts';
 
@@ -19,7 +20,9 @@ export async function stopLeg(svc: Services, op: Operation, ws: Workspace, provi
   const provider = svc.providers.get(providerName);
   if (ws.instanceId) {
     if (!provider) throw new ProviderError(`provider "${providerName}" is not known to this deployment; cannot stop instance ${ws.instanceId}`, false);
+    crashPoint('stop.before-provider');
     await provider.stop(ws.instanceId);
+    crashPoint('stop.after-provider');
   }
   const now = svc.clock.now();
   const revoked = await svc.db.prisma.$transaction(async (tx) => {

@@ -8,4 +8,5 @@ export const externalProvider: Provider = {
   provision: async () => ({ instanceId: null, url: null }),
   stop: async () => undefined,
   isRunning: async () => new Map(), // unknowable: never proven gone
+  listInstances: async () => [], // nothing of ours to list
 };

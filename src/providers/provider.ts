@@ -14,6 +14,12 @@ export interface Provider {
   /** Batched: one answer per id. An id missing from the map is unknown (treat as not proven gone). */
   isRunning(instanceIds: readonly string[]): Promise<Map<string, boolean>>;
   /**
+   * The live (pending or running) instances this provider started for Trellis, found by the tags
+   * they carry (workspace and operation ids), in batched calls: what the orphan sweep walks, and,
+   * with `operationId`, how a resumed job finds what its own attempt started. Never starts anything.
+   */
+  listInstances(filter?: { operationId?: string }): Promise<TaggedInstance[]>;
+  /**
    * Writes the declared plugins where the running runtime of `instanceId` reads them (its plugin
    * settings file). Absent when the provider cannot reach into a running instance.
    */
@@ -30,6 +36,9 @@ export type ProvisionRequest = {
   plugins: { name: string; source: string }[];
   model: string | null;
 };
+
+/** A live instance and the tags it was started with. */
+export type TaggedInstance = { instanceId: string; workspaceId: string; operationId: string | null };
 
 export type ProvisionResult = { instanceId: string | null; url: string | null };
 

@@ -122,6 +122,13 @@ export class Metrics {
     this.operationDuration.observe(labels, Math.max(0, finishedAt.getTime() - queuedAt.getTime()) / 1000);
   }
 
+  readonly orphanInstances = new Counter({
+    name: 'trellis_orphan_instances_total',
+    help: 'Instances the orphan sweep found that no workspace names, by outcome (stopped, adopted, pending = within the grace, foreign = workspace unknown here)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
   constructor(opts: { subscribers: () => number; domain?: () => Promise<DomainCounts> }) {
     new Gauge({
       name: 'trellis_subscribers',

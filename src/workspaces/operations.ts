@@ -7,7 +7,7 @@ import { appendActivity, type ActivityEntry } from '../activity/append.ts';
 import { createOperation, operationConflict } from '../operations/create.ts';
 import { failOperationLoudly, finishOperation } from '../operations/finish.ts';
 import { failProvision, provision } from '../operations/provision.ts';
-import type { Attempt } from '../operations/run.ts';
+import type { Attempt } from '../operations/kinds.ts';
 import { describeFailure, isRetryable, stopLeg } from '../operations/stop.ts';
 import { forgetTokens, revokeWorkspaceTokens } from '../operations/tokens.ts';
 import { AppError } from '../shared/errors.ts';

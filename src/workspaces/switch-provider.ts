@@ -5,10 +5,11 @@ import type { Operation, Workspace, WorkspaceStatus } from '../generated/prisma/
 import { appendActivity } from '../activity/append.ts';
 import { createOperation, operationConflict } from '../operations/create.ts';
 import { finishOperation, recordStep } from '../operations/finish.ts';
-import { provision } from '../operations/provision.ts';
-import type { Attempt } from '../operations/run.ts';
+import { provision, STEP_PROVISIONING, type Outcome } from '../operations/provision.ts';
+import type { Attempt } from '../operations/kinds.ts';
 import { describeFailure, isRetryable, STEP_STOPPED, stopLeg } from '../operations/stop.ts';
 import { ProviderError } from '../providers/provider.ts';
+import { crashPoint } from '../shared/crash-points.ts';
 import { AppError } from '../shared/errors.ts';
 import { newId } from '../shared/ids.ts';
 import { parseInput } from '../shared/validate.ts';
@@ -68,14 +69,26 @@ export async function switchProvider(ctx: Ctx, input: unknown): Promise<{ worksp
 /**
  * The winner's job: stop the old instance (retrying) → write the new provider → provision through
  * the central path. Each finished step is recorded on the operation, so a resumed job (after a
- * crash) continues where it stopped and never repeats the stop. A failure before the provider
- * write rolls back; every step acts only while the row is still this operation's claim.
+ * crash) continues where it stopped and never repeats the stop. A failure before the stop rolls
+ * back; once the old instance is stopped the switch only rolls forward (CONTRACT §6.3): when the
+ * new provider cannot be written it provisions again on the old one, and a failure there fails
+ * the workspace loudly. Every step acts only while the row is still this operation's claim.
  */
 export async function switchJob(svc: Services, op: Operation, attempt: Attempt): Promise<void> {
   const plan = op.input as SwitchPlan;
   const ws = await svc.db.prisma.workspace.findUnique({ where: { id: op.workspaceId } });
-  if (!ws || ws.deletedAt || ws.claimId !== op.id || ws.status !== 'PROVISIONING') {
+  if (!ws || ws.deletedAt || ws.claimId !== op.id) {
     await finishOperation(svc, op.id, 'FAILED', 'the switch lost its claim (the workspace changed meanwhile); nothing was rolled back');
+    return;
+  }
+  const reprovision = ws.provider === plan.from && (op.step === STEP_REPROVISION || op.step === STEP_PROVISIONING);
+  const outcome: Outcome = reprovision ? { status: 'ROLLED_BACK', error: rolledForward(plan) } : { status: 'SUCCEEDED', error: null };
+  if (ws.status !== 'PROVISIONING') {
+    // Still this claim's row, but no longer PROVISIONING: the runtime this switch started checked
+    // in before its instance was recorded (a crash, a failed record). The provision leg adopts it;
+    // the switch worked and is never marked FAILED for it.
+    if (op.step === STEP_WRITTEN || op.step === STEP_PROVISIONING || op.step === STEP_REPROVISION) return provision(svc, op, attempt, outcome);
+    await finishOperation(svc, op.id, 'FAILED', `the switch lost its claim (the workspace is ${ws.status}); nothing was rolled back`);
     return;
   }
   const last = attempt.number >= attempt.max;
@@ -89,6 +102,7 @@ export async function switchJob(svc: Services, op: Operation, attempt: Attempt):
       await rollbackSwitch(svc, op, `could not stop the old instance on ${plan.from}: ${message}`);
       return;
     }
+    crashPoint('switch.after-stop');
   }
 
   if (op.step === STEP_STOPPED) {
@@ -98,12 +112,43 @@ export async function switchJob(svc: Services, op: Operation, attempt: Attempt):
       if (err instanceof ClaimLost) return void (await finishOperation(svc, op.id, 'FAILED', err.message));
       const message = describeFailure(svc, err, op, 'writing the new provider');
       if (isRetryable(err) && !last) throw new Error(message);
-      await rollbackSwitch(svc, op, `could not switch to ${plan.to}: ${message}`);
-      return;
+      const reason = `${rolledForward(plan)}: ${message}`;
+      if (!(await rollForward(svc, op, plan, reason))) return void (await finishOperation(svc, op.id, 'FAILED', `${reason}; the workspace is no longer this switch's claim`));
+      return provision(svc, op, attempt, { status: 'ROLLED_BACK', error: reason });
     }
+    crashPoint('switch.after-write');
   }
 
-  return provision(svc, op, attempt);
+  return provision(svc, op, attempt, outcome);
+}
+
+/** Step of a switch that provisions again on the old provider (the old instance is gone). */
+export const STEP_REPROVISION = 'REPROVISION';
+
+const rolledForward = (plan: SwitchPlan) => `could not switch to ${plan.to} after the old instance was stopped; provisioning again on ${plan.from}`;
+
+/**
+ * The old instance is stopped and the new provider cannot be written: never restore a live status
+ * nothing backs. Records the step and SWITCH_ROLLED_BACK (the provider stays the old one) while
+ * the row is still this claim; the caller then provisions on the old provider.
+ */
+async function rollForward(svc: Services, op: Operation, plan: SwitchPlan, reason: string): Promise<boolean> {
+  const ok = await svc.db.prisma.$transaction(async (tx) => {
+    const { count } = await tx.workspace.updateMany({
+      where: { id: op.workspaceId, claimId: op.id, status: 'PROVISIONING', provider: plan.from },
+      data: { lastSampleError: reason, updatedAt: svc.clock.now() },
+    });
+    if (count !== 1) return false;
+    await recordStep(tx, op.id, STEP_REPROVISION);
+    await appendActivity(tx, [{
+      orgId: op.orgId, workspaceId: op.workspaceId, type: 'SWITCH_ROLLED_BACK', message: `switch ${plan.from} → ${plan.to} rolled forward: ${reason}`,
+      data: { operationId: op.id, error: reason, rolledForward: true },
+    }]);
+    return true;
+  });
+  if (ok) op.step = STEP_REPROVISION;
+  svc.log.warn({ operationId: op.id, workspaceId: op.workspaceId, reason }, 'switch failed after the old instance was stopped; provisioning again on the old provider');
+  return ok;
 }
 
 class ClaimLost extends Error {}
@@ -136,12 +181,18 @@ async function writeProvider(svc: Services, op: Operation, ws: Workspace, plan: 
  * Restores the status the claim replaced, only while the row is still this operation's claim
  * (claimId, PROVISIONING, the old provider): a loser has no claim and never gets here, and a
  * stale job can never clobber a newer claim. Records SWITCH_ROLLED_BACK; the operation ends
- * ROLLED_BACK with the reason. Returns whether it rolled back.
+ * ROLLED_BACK with the reason. Only before the old instance is stopped (no recorded step): a
+ * status is never restored once nothing backs it (CONTRACT §6.3). Returns whether it rolled back.
  */
 export async function rollbackSwitch(svc: Services, op: Operation, reason: string): Promise<boolean> {
   const plan = op.input as SwitchPlan;
   const now = svc.clock.now();
   const rolledBack = await svc.db.prisma.$transaction(async (tx) => {
+    const current = await tx.operation.findUnique({ where: { id: op.id }, select: { step: true } });
+    if (current?.step) {
+      await finishOperation(svc, op.id, 'FAILED', `${reason}; not rolled back: the old instance was already stopped`, tx);
+      return false;
+    }
     const { count } = await tx.workspace.updateMany({
       where: { id: op.workspaceId, claimId: op.id, status: 'PROVISIONING', provider: plan.from },
       data: { status: plan.priorStatus, claimId: null, lastSampleError: reason, updatedAt: now },
@@ -157,7 +208,7 @@ export async function rollbackSwitch(svc: Services, op: Operation, reason: strin
     ]);
     return true;
   });
-  svc.log.warn({ operationId: op.id, workspaceId: op.workspaceId, reason, rolledBack }, 'switch failed before the provider write');
+  svc.log.warn({ operationId: op.id, workspaceId: op.workspaceId, reason, rolledBack }, 'switch failed before the old instance was stopped');
   return rolledBack;
 }
 

@@ -9,6 +9,9 @@ import { AppError } from '../../src/shared/errors.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { FakeProvider, Gate } from '../support/fake-provider.ts';
 import { runOperation } from '../../src/operations/run.ts';
+import { registerWorkspaceOperations } from '../../src/workspaces/jobs.ts';
+
+registerWorkspaceOperations();
 import { ProviderError } from '../../src/providers/provider.ts';
 import { pollUntil } from '../support/process.ts';
 import { asAdmin, makeServices, seedWorkspace } from '../support/services.ts';

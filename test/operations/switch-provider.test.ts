@@ -5,6 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorker, type Worker } from '../../src/jobs/worker.ts';
 import { sweepStuckOperations } from '../../src/reconcilers/stuck-operations.ts';
+import { ProviderError } from '../../src/providers/provider.ts';
 import { AppError } from '../../src/shared/errors.ts';
 import { rollbackSwitch, switchJob, switchProvider } from '../../src/workspaces/switch-provider.ts';
 import { graphql } from '../generated/gql.js';
@@ -138,7 +139,7 @@ describe('switchProvider (CONTRACT §6)', () => {
     await a.db.prisma.operation.update({ where: { id: second.operation.id }, data: { status: 'FAILED' } }); // park it: no worker in this test
   });
 
-  it('a provider-write failure rolls back the winner: prior status restored, SWITCH_ROLLED_BACK, operation ROLLED_BACK', async () => {
+  it('a provider-write failure after the stop rolls forward (CONTRACT §6.3): provisions again on the old provider, never a live status without an instance', async () => {
     const { workspaceId } = await seedWorkspace(a.db, { provider: 'alpha', status: 'DEGRADED' });
     const won = await switchProvider(asAdmin(a), { workspaceId, provider: 'beta' });
     beta.isAvailable = false; // the target provider goes away between the claim and the write
@@ -146,15 +147,35 @@ describe('switchProvider (CONTRACT §6)', () => {
       await withWorker(a, async () => {
         const op = await finished(won.operation.id);
         expect(op.status).toBe('ROLLED_BACK');
-        expect(op.error).toMatch(/could not switch to beta: provider "beta" is not available/);
+        expect(op.error).toMatch(/could not switch to beta after the old instance was stopped; provisioning again on alpha: provider "beta" is not available/);
       });
     } finally {
       beta.isAvailable = true;
     }
     const ws = await a.db.prisma.workspace.findUniqueOrThrow({ where: { id: workspaceId } });
-    expect(ws).toMatchObject({ status: 'DEGRADED', provider: 'alpha', claimId: null });
-    expect(ws.lastSampleError).toMatch(/could not switch to beta/);
-    expect(await activityTypes(workspaceId)).toEqual(['STATUS_CHANGED', 'INSTANCE_STOPPED', 'SWITCH_ROLLED_BACK', 'STATUS_CHANGED']);
+    // not DEGRADED with no instance (the old instance is stopped): a new one on alpha, waiting for its runtime
+    expect(ws).toMatchObject({ status: 'PROVISIONING', provider: 'alpha', claimId: won.operation.id, instanceId: `alpha-${won.operation.id}` });
+    expect(alpha.instances.get(`alpha-${won.operation.id}`)).toBe(true);
+    expect(await activityTypes(workspaceId)).toEqual(['STATUS_CHANGED', 'INSTANCE_STOPPED', 'SWITCH_ROLLED_BACK', 'PROVISION_STARTED', 'INSTANCE_STARTED']);
+  });
+
+  it('a provider-write failure after the stop whose re-provision on the old provider fails too ends FAILED, loudly (lastSampleError, PROVISION_FAILED)', async () => {
+    const { workspaceId } = await seedWorkspace(a.db, { provider: 'alpha', status: 'ONLINE' });
+    const won = await switchProvider(asAdmin(a), { workspaceId, provider: 'beta' });
+    beta.isAvailable = false;
+    alpha.provisionFailure = new ProviderError('alpha is out of capacity', false);
+    try {
+      await withWorker(a, async () => {
+        const op = await finished(won.operation.id);
+        expect(op).toMatchObject({ status: 'FAILED', error: 'alpha is out of capacity' });
+      });
+    } finally {
+      beta.isAvailable = true;
+      alpha.provisionFailure = undefined;
+    }
+    const ws = await a.db.prisma.workspace.findUniqueOrThrow({ where: { id: workspaceId } });
+    expect(ws).toMatchObject({ status: 'FAILED', provider: 'alpha', instanceId: null, lastSampleError: 'alpha is out of capacity' });
+    expect(await activityTypes(workspaceId)).toEqual(['STATUS_CHANGED', 'INSTANCE_STOPPED', 'SWITCH_ROLLED_BACK', 'PROVISION_STARTED', 'PROVISION_FAILED', 'STATUS_CHANGED']);
   });
 
   it('20 concurrent switches on one workspace: exactly one winner, exactly one stop', async () => {

@@ -214,6 +214,7 @@ export class FakeAws {
       const values = new Set(this.listParam(p, `Filter.${n}.Value`));
       if (name === 'instance-id') selected = selected.filter((i) => values.has(i.id));
       else if (name === 'instance-state-name') selected = selected.filter((i) => values.has(this.stateOf(i)));
+      else if (name === 'tag-key') selected = selected.filter((i) => Object.keys(i.tags).some((k) => values.has(k)));
       else if (name?.startsWith('tag:')) selected = selected.filter((i) => values.has(i.tags[name.slice(4)] ?? ''));
       else throw new Ec2Error(400, 'InvalidParameterValue', `The filter '${name}' is invalid`);
     }

@@ -1,4 +1,4 @@
-import { ProviderError, type PluginDelivery, type Provider, type ProvisionRequest, type ProvisionResult } from '../../src/providers/provider.ts';
+import { ProviderError, type PluginDelivery, type Provider, type ProvisionRequest, type ProvisionResult, type TaggedInstance } from '../../src/providers/provider.ts';
 
 /** A gate a test opens when it wants the provider call waiting on it to go on. */
 export class Gate {
@@ -12,7 +12,11 @@ export class Gate {
  * like a real one: provisioning with the same operation id returns the same instance.
  */
 export class FakeProvider implements Provider {
-  readonly startsRuntime = false;
+  /** true: mints the runtime's token like local/ec2 (kept in `tokens` by operation id). */
+  startsRuntime = false;
+  readonly tokens = new Map<string, string>();
+  /** The tags of every instance it started (what listInstances answers from). */
+  readonly tags = new Map<string, { workspaceId: string; operationId: string }>();
   readonly stops: string[] = [];
   readonly provisions: string[] = [];
   readonly instances = new Map<string, boolean>();
@@ -22,6 +26,8 @@ export class FakeProvider implements Provider {
   /** Called when a provision starts (before any gate). */
   onProvision: ((operationId: string) => void) | undefined;
   onStop: ((instanceId: string) => void) | undefined;
+  /** Called once the instance is started, before provision returns. */
+  onProvisioned: ((operationId: string, instanceId: string) => void) | undefined;
   provisionFailure: ProviderError | undefined;
   stopFailure: ProviderError | undefined;
   /** Every isRunning call's ids, in order. */
@@ -46,7 +52,10 @@ export class FakeProvider implements Provider {
     await this.provisionGate?.opened;
     if (this.provisionFailure) throw this.provisionFailure;
     const instanceId = `${this.name}-${req.operationId}`;
+    if (this.startsRuntime && this.instances.get(instanceId) !== true) this.tokens.set(req.operationId, await req.workspaceToken());
+    this.tags.set(instanceId, { workspaceId: req.workspace.id, operationId: req.operationId });
     this.instances.set(instanceId, true);
+    this.onProvisioned?.(req.operationId, instanceId);
     return { instanceId, url: null };
   }
 
@@ -63,6 +72,11 @@ export class FakeProvider implements Provider {
 
   async deliverPlugins(req: PluginDelivery): Promise<void> {
     this.deliveries.push(req);
+  }
+
+  async listInstances(filter: { operationId?: string } = {}): Promise<TaggedInstance[]> {
+    return [...this.tags].filter(([id, t]) => this.instances.get(id) === true && (!filter.operationId || t.operationId === filter.operationId))
+      .map(([instanceId, t]) => ({ instanceId, ...t }));
   }
 
   async isRunning(ids: readonly string[]): Promise<Map<string, boolean>> {

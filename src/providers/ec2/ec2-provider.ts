@@ -1,7 +1,7 @@
 import { DescribeInstancesCommand, EC2Client, RunInstancesCommand, TerminateInstancesCommand, type Instance } from '@aws-sdk/client-ec2';
 import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Logger } from '../../shared/logger.ts';
-import type { PluginDelivery, Provider, ProvisionRequest, ProvisionResult } from '../provider.ts';
+import type { PluginDelivery, Provider, ProvisionRequest, ProvisionResult, TaggedInstance } from '../provider.ts';
 import { AwsProviderError, classifyAwsError } from './errors.ts';
 
 export type Ec2ProviderOptions = {
@@ -139,8 +139,8 @@ export class Ec2Provider implements Provider {
     return [
       { Key: 'Name', Value: `trellis-${req.workspace.name}`.slice(0, 255) },
       { Key: 'trellis:org', Value: req.workspace.orgId },
-      { Key: 'trellis:workspace', Value: req.workspace.id },
-      { Key: 'trellis:operation', Value: req.operationId },
+      { Key: WORKSPACE_TAG, Value: req.workspace.id },
+      { Key: OPERATION_TAG, Value: req.operationId },
     ];
   }
 
@@ -179,7 +179,46 @@ export class Ec2Provider implements Provider {
     }
     return result;
   }
+
+  /**
+   * Live instances carrying the workspace tag: DescribeInstances filtered by tag key and
+   * pending/running state (plus the operation tag when asked for one operation's instance),
+   * 1000 per page, following NextToken.
+   */
+  async listInstances(filter: { operationId?: string } = {}): Promise<TaggedInstance[]> {
+    const { ec2 } = this.clients();
+    const Filters = [
+      { Name: 'tag-key', Values: [WORKSPACE_TAG] },
+      { Name: 'instance-state-name', Values: [...RUNNING_STATES] },
+      ...(filter.operationId ? [{ Name: `tag:${OPERATION_TAG}`, Values: [filter.operationId] }] : []),
+    ];
+    const found: TaggedInstance[] = [];
+    let nextToken: string | undefined;
+    do {
+      let out;
+      try {
+        out = await ec2.send(new DescribeInstancesCommand({ Filters, MaxResults: 1000, NextToken: nextToken }));
+      } catch (err) {
+        this.fail(err, 'list tagged instances');
+      }
+      for (const r of out.Reservations ?? []) {
+        for (const inst of r.Instances ?? []) {
+          const tag = (key: string) => inst.Tags?.find((t) => t.Key === key)?.Value;
+          const workspaceId = tag(WORKSPACE_TAG);
+          if (inst.InstanceId && workspaceId && RUNNING_STATES.has(inst.State?.Name ?? '')) {
+            found.push({ instanceId: inst.InstanceId, workspaceId, operationId: tag(OPERATION_TAG) ?? null });
+          }
+        }
+      }
+      nextToken = out.NextToken || undefined;
+    } while (nextToken);
+    return found;
+  }
 }
+
+/** The tag every instance Trellis launches carries (the orphan sweep lists by it). */
+export const WORKSPACE_TAG = 'trellis:workspace';
+export const OPERATION_TAG = 'trellis:operation';
 
 function record(result: Map<string, boolean>, inst: Instance) {
   if (inst.InstanceId) result.set(inst.InstanceId, RUNNING_STATES.has(inst.State?.Name ?? ''));

@@ -5,8 +5,9 @@ import path from 'node:path';
 import type { Logger } from '../../shared/logger.ts';
 import { allPids, environOf, isAlive, parentOf } from '../../shared/processes.ts';
 import { writePluginSettings } from '../../runtime/settings.ts';
-import { ProviderError, type PluginDelivery, type Provider, type ProvisionRequest, type ProvisionResult } from '../provider.ts';
+import { ProviderError, type PluginDelivery, type Provider, type ProvisionRequest, type ProvisionResult, type TaggedInstance } from '../provider.ts';
 import { RUNTIME_ENTRY, TSX_LOADER, type RuntimeIsolation } from './isolation.ts';
+import { instanceTagEnv, listLocalInstances, localInstanceIdFor, writeInstanceTags } from './tags.ts';
 const INSTANCE_ID = /^lcl_[0-9a-f]{32}$/;
 
 export type LocalProviderOptions = {
@@ -48,7 +49,7 @@ export class LocalProvider implements Provider {
 
   async provision(req: ProvisionRequest): Promise<ProvisionResult> {
     // Derived from the operation id: a retried provision finds the instance it already started.
-    const instanceId = `lcl_${req.operationId.replace(/^op_/, '')}`;
+    const instanceId = localInstanceIdFor(req.operationId);
     if (this.pidOf(instanceId) !== undefined) return { instanceId, url: null };
     // A crash between spawning and writing the pid file must not make a retry start a second
     // runtime for the same instance: look for one by its environment before spawning.
@@ -63,6 +64,7 @@ export class LocalProvider implements Provider {
     const { isolation } = this.opts;
     const user = await isolation.userFor(req.workspace.id);
     await isolation.makeInstanceDirs(dir, workspaceDir, user);
+    await writeInstanceTags(dir, req);
     await writePluginSettings(workspaceDir, req.plugins, isolation.writerAs(user));
 
     const tokenFile = await isolation.writeToken(dir, await req.workspaceToken(), user);
@@ -82,7 +84,7 @@ export class LocalProvider implements Provider {
           TRELLIS_API_URL: this.opts.apiUrl(),
           TRELLIS_WORKSPACE_TOKEN_FILE: tokenFile,
           TRELLIS_INSTANCE_ID: instanceId,
-          TRELLIS_WORKSPACE_ID: req.workspace.id,
+          ...instanceTagEnv(req),
           TRELLIS_WORKSPACE_DIR: workspaceDir,
           TRELLIS_HEARTBEAT_INTERVAL_MS: String(this.opts.heartbeatIntervalMs),
           TRELLIS_MODEL: req.model ?? '',
@@ -102,7 +104,8 @@ export class LocalProvider implements Provider {
   }
 
   async stop(instanceId: string): Promise<void> {
-    const pid = this.pidOf(instanceId);
+    // a runtime whose pid file was never written (a crash right after the spawn) is found by its environment
+    const pid = this.pidOf(instanceId) ?? (INSTANCE_ID.test(instanceId) && existsSync(this.instanceDir(instanceId)) ? findByInstanceEnv(instanceId) : undefined);
     if (pid === undefined) return;
     try {
       process.kill(-pid, 'SIGTERM'); // the whole group: the runtime and anything it started
@@ -124,6 +127,10 @@ export class LocalProvider implements Provider {
   async isRunning(instanceIds: readonly string[]): Promise<Map<string, boolean>> {
     const known = instanceIds.filter((id) => INSTANCE_ID.test(id) && existsSync(this.instanceDir(id)));
     return new Map(known.map((id) => [id, this.pidOf(id) !== undefined]));
+  }
+
+  async listInstances(filter: { operationId?: string } = {}): Promise<TaggedInstance[]> {
+    return listLocalInstances(this.opts.instancesDir, filter);
   }
 
   /** Rewrites the runtime's plugin settings file, which it re-reads on every heartbeat. */
