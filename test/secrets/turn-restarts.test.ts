@@ -227,4 +227,51 @@ describe('a scheduled restart waits for an active turn at most TRELLIS_RESTART_T
     expect(server.logs.join('')).toMatch(new RegExp(`"level":40[^\\n]*"workspaceId":"${w.id}"[^\\n]*secret restart forced past an active turn`));
     expect(await settledRestarts(server, w.id)).toHaveLength(1);
   });
+
+  it('race: a restart waiting for a turn comes due while W defers its own write (SELF_WRITE) on the row; the deferral wins, the waiting job yields instead of forcing the restart', async () => {
+    const w = await createRunningWorkspace(server, org, { provider: 'fake', name: 'wait-then-defer', kind: 'PLATFORM' });
+    const prisma = server.trellis.services.db.prisma;
+    // a restart due for W (deferred for the admin's write, released by an idle heartbeat) that finds W in a new turn: it waits
+    let queue = await holdQueue(server, w.id);
+    try {
+      await org.admin.ok(SET_SECRET, { input: { scope: 'WORKSPACE', workspaceId: w.id, key: 'BY_ADMIN', value: testSecretValue() } });
+      expect(await heartbeat(w, { activeTurn: false, model: 'm1' })).toMatchObject({ restartPending: false });
+      expect(await heartbeat(w, { activeTurn: true, model: 'm1' })).toMatchObject({ restartPending: false });
+    } finally {
+      await queue.release();
+    }
+    const waiting = await pollUntil('the restart to wait for the turn', async () =>
+      (await restartActivity(server, w.id)).find((a) => a.type === 'RESTART_DEFERRED' && (a.data as { reason?: string }).reason === 'ACTIVE_TURN'), 20_000, 25);
+    const until = new Date((waiting.data as { waitUntil: string }).waitUntil);
+
+    // the waiting job may not start yet; W's own write waits for the row first, then the job (due by now)
+    queue = await holdQueue(server, w.id);
+    const holder = new pg.Client({ connectionString: server.databaseUrl });
+    await holder.connect();
+    let self: Promise<unknown> | undefined;
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT id FROM "Workspace" WHERE id = $1 FOR NO KEY UPDATE', [w.id]);
+      self = w.client.ok(SET_SECRET, { input: { scope: 'WORKSPACE', workspaceId: w.id, key: 'BY_SELF', value: testSecretValue() } });
+      await waitForLockWaiters(server.trellis.services.db.pool, 1, '"Workspace"', 'the deferral waiting for the row');
+      await waitFor(async () => (await prisma.$queryRaw<{ due: boolean }[]>`SELECT now() >= ${until}::timestamptz AS due`)[0]!.due, 20_000, 'the waiting restart to come due');
+      const [job] = await prisma.$queryRaw<{ id: string }[]>`SELECT id::text FROM graphile_worker.jobs WHERE key = ${`secret-restart:${w.id}`}`;
+      await queue.release();
+      await waitForLockWaiters(server.trellis.services.db.pool, 2, '"Workspace"', 'the waiting restart job at the row too');
+      await holder.query('COMMIT');
+      const r = (await self) as { setSecret: { restarts: unknown[] } };
+      expect(r.setSecret.restarts).toEqual([{ workspace: { id: w.id }, outcome: 'DEFERRED', reason: 'SELF_WRITE' }]);
+      await waitFor(async () => (await prisma.$queryRaw<unknown[]>`SELECT 1 FROM graphile_worker.jobs WHERE id = ${job!.id}::bigint`).length === 0, 20_000, 'the raced job to finish');
+    } finally {
+      await holder.end().catch(() => undefined);
+      await queue.release().catch(() => undefined);
+      await self?.catch(() => undefined);
+    }
+    expect(await restartOps(server, w.id)).toHaveLength(0);
+    expect(await pendingRestartJobs(server, w.id)).toBe(0); // the promise is unbounded now (CONTRACT §7)
+    expect(await heartbeat(w, { activeTurn: true, model: 'm1' })).toMatchObject({ accepted: true, restartPending: true, workspace: { status: 'ONLINE' } });
+
+    expect(await heartbeat(w, { activeTurn: false, model: 'm1' })).toMatchObject({ restartPending: false });
+    expect(await settledRestarts(server, w.id)).toHaveLength(1);
+  });
 });
