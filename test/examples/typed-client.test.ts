@@ -8,7 +8,7 @@ describe("the README's typed client against a real server", () => {
   let server: TestServer;
   let org: OrgFixture;
   beforeAll(async () => {
-    server = await startTestServer();
+    server = await startTestServer({ env: { TRELLIS_HEARTBEAT_STALE_MS: '3600000' } }); // no OFFLINE flip under load
     org = await createOrgWithUsers(server);
   });
   afterAll(async () => {
