@@ -28,6 +28,11 @@ const HEADERS = {
  * and is awaited by the first request for the script (README, "The canvas": the cost measured).
  */
 export async function bundleCanvas(): Promise<Buffer> {
+  return (await buildCanvas()).js;
+}
+
+/** The bundle and the npm packages it was made from (a test holds them to the runtime dependencies). */
+export async function buildCanvas(): Promise<{ js: Buffer; packages: string[] }> {
   const result = await build({
     entryPoints: [ENTRY],
     bundle: true,
@@ -41,8 +46,10 @@ export async function bundleCanvas(): Promise<Buffer> {
     jsxImportSource: 'preact',
     tsconfig: fileURLToPath(new URL('tsconfig.json', DIR)),
     logLevel: 'silent',
+    metafile: true,
   });
-  return Buffer.from(result.outputFiles[0]!.contents);
+  const packages = new Set(Object.keys(result.metafile.inputs).flatMap((f) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(f)?.[1] ?? []));
+  return { js: Buffer.from(result.outputFiles[0]!.contents), packages: [...packages].sort() };
 }
 
 export type CanvasHandler = (req: http.IncomingMessage, res: http.ServerResponse, pathname: string) => boolean;

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { generate } from '@graphql-codegen/cli';
 import { describe, expect, it } from 'vitest';
 import config from '../../codegen.ts';
-import { bundleCanvas } from '../../src/server/canvas.ts';
+import { buildCanvas } from '../../src/server/canvas.ts';
 
 const root = path.join(import.meta.dirname, '..', '..');
 const CANVAS = 'src/canvas/generated/';
@@ -17,8 +17,13 @@ describe('the canvas build', () => {
     }
   });
 
-  it('bundles into one self-contained script: no import left to fetch, no eval', async () => {
-    const js = (await bundleCanvas()).toString('utf8');
+  it('bundles into one self-contained script from runtime dependencies only: no import left to fetch, no eval', async () => {
+    const { js: bytes, packages } = await buildCanvas();
+    // `npm ci --omit=dev` must serve it: every package bundled is a runtime dependency.
+    const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    expect(packages).toContain('preact');
+    expect(packages.filter((p) => !(p in pkg.dependencies))).toEqual([]);
+    const js = bytes.toString('utf8');
     expect(js.length).toBeGreaterThan(10_000);
     expect(js).not.toMatch(/\bimport\s*\(|\bfrom\s*["']/);
     expect(js).not.toMatch(/\beval\(|new Function\(/);
