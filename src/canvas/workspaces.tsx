@@ -75,6 +75,13 @@ export function WorkspaceView({ id }: { id: string }) {
   const heading = useRef<HTMLHeadingElement>(null);
   const tick = store.ticks.get(id) ?? 0;
   const [poll, setPoll] = useState(0);
+  const [, setClock] = useState(0);
+
+  // "Last heartbeat: 5 s ago" keeps counting between events.
+  useEffect(() => {
+    const timer = setInterval(() => setClock((n) => n + 1), 5000);
+    return () => clearInterval(timer);
+  }, []);
 
   useEffect(() => {
     let gone = false;
