@@ -229,23 +229,40 @@ describe('a scheduled restart waits for an active turn at most TRELLIS_RESTART_T
   });
 
   it('race: a restart waiting for a turn comes due while W defers its own write (SELF_WRITE) on the row; the deferral wins, the waiting job yields instead of forcing the restart', async () => {
-    const w = await createRunningWorkspace(server, org, { provider: 'fake', name: 'wait-then-defer', kind: 'PLATFORM' });
     const prisma = server.trellis.services.db.prisma;
-    // a restart due for W (deferred for the admin's write, released by an idle heartbeat) that finds W in a new turn: it waits
-    let queue = await holdQueue(server, w.id);
-    try {
-      await org.admin.ok(SET_SECRET, { input: { scope: 'WORKSPACE', workspaceId: w.id, key: 'BY_ADMIN', value: testSecretValue() } });
-      expect(await heartbeat(w, { activeTurn: false, model: 'm1' })).toMatchObject({ restartPending: false });
-      expect(await heartbeat(w, { activeTurn: true, model: 'm1' })).toMatchObject({ restartPending: false });
-    } finally {
-      await queue.release();
+    // The case needs the waiting job held back (queue taken) before it comes due; on a machine
+    // stalled for longer than the wait it ran first (a forced restart, no promise made yet):
+    // that is another case, so the scenario runs again on a fresh workspace.
+    let w: WorkspaceFixture | undefined;
+    let queue: { release: () => Promise<void> } | undefined;
+    let until = new Date(0);
+    for (let attempt = 1; !queue; attempt++) {
+      const candidate = await createRunningWorkspace(server, org, { provider: 'fake', name: `wait-then-defer-${attempt}`, kind: 'PLATFORM' });
+      // a restart due for it (deferred for the admin's write, released by an idle heartbeat) that finds a new turn: it waits
+      const first = await holdQueue(server, candidate.id);
+      try {
+        await org.admin.ok(SET_SECRET, { input: { scope: 'WORKSPACE', workspaceId: candidate.id, key: 'BY_ADMIN', value: testSecretValue() } });
+        expect(await heartbeat(candidate, { activeTurn: false, model: 'm1' })).toMatchObject({ restartPending: false });
+        expect(await heartbeat(candidate, { activeTurn: true, model: 'm1' })).toMatchObject({ restartPending: false });
+      } finally {
+        await first.release();
+      }
+      const waiting = await pollUntil('the restart to wait for the turn', async () =>
+        (await restartActivity(server, candidate.id)).find((a) => a.type === 'RESTART_DEFERRED' && (a.data as { reason?: string }).reason === 'ACTIVE_TURN'), 20_000, 25);
+      until = new Date((waiting.data as { waitUntil: string }).waitUntil);
+      const held = await holdQueue(server, candidate.id);
+      const [job] = await prisma.$queryRaw<{ free: boolean }[]>`SELECT locked_at IS NULL AS free FROM graphile_worker.jobs WHERE key = ${`secret-restart:${candidate.id}`}`;
+      if (job?.free && (await restartOps(server, candidate.id)).length === 0) {
+        w = candidate;
+        queue = held;
+      } else {
+        await held.release();
+        if (attempt >= 3) throw new Error('the waiting restart job always ran before it could be held back');
+      }
     }
-    const waiting = await pollUntil('the restart to wait for the turn', async () =>
-      (await restartActivity(server, w.id)).find((a) => a.type === 'RESTART_DEFERRED' && (a.data as { reason?: string }).reason === 'ACTIVE_TURN'), 20_000, 25);
-    const until = new Date((waiting.data as { waitUntil: string }).waitUntil);
+    w = w!;
 
-    // the waiting job may not start yet; W's own write waits for the row first, then the job (due by now)
-    queue = await holdQueue(server, w.id);
+    // W's own write waits for the row first, then the waiting job (due by now)
     const holder = new pg.Client({ connectionString: server.databaseUrl });
     await holder.connect();
     let self: Promise<unknown> | undefined;
