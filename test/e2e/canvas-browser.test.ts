@@ -30,20 +30,20 @@ const WORKSPACE = graphql(`query CanvasTestWorkspace($id: ID!) { workspace(id: $
 
 /** A fake provider that hands each provision's runtime token to the test (as the runtime it would start). */
 class RuntimeFake extends FakeProvider {
-  private readonly tokens = new Map<string, string[]>();
+  private readonly runtimeTokens = new Map<string, string[]>();
   private readonly waiters = new Map<string, ((token: string) => void)[]>();
   override async provision(req: ProvisionRequest): Promise<ProvisionResult> {
     if (!this.provisionFailure) {
       const token = await req.workspaceToken();
       const waiter = this.waiters.get(req.workspace.id)?.shift();
       if (waiter) waiter(token);
-      else this.tokens.set(req.workspace.id, [...(this.tokens.get(req.workspace.id) ?? []), token]);
+      else this.runtimeTokens.set(req.workspace.id, [...(this.runtimeTokens.get(req.workspace.id) ?? []), token]);
     }
     return super.provision(req);
   }
   /** The oldest runtime token of the workspace not taken yet (waits for the next provision). */
   take(id: string): Promise<string> {
-    const token = this.tokens.get(id)?.shift();
+    const token = this.runtimeTokens.get(id)?.shift();
     if (token) return Promise.resolve(token);
     return new Promise((resolve) => this.waiters.set(id, [...(this.waiters.get(id) ?? []), resolve]));
   }

@@ -5,6 +5,7 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
 import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
 export type ActivityType =
+  | 'INSTANCE_ORPHAN_STOPPED'
   | 'INSTANCE_STARTED'
   | 'INSTANCE_STOPPED'
   | 'OPERATION_FAILED'
