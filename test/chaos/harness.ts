@@ -6,6 +6,7 @@ import { CRASH_POINTS } from '../../src/shared/crash-points.ts';
 import type { FakeAws } from '../support/aws-fake.ts';
 import { GraphQLClient } from '../support/gql.ts';
 import { spawnTrellis, type TrellisProcess } from '../support/process.ts';
+import { runtimeDirOf } from '../support/server.ts';
 
 /**
  * The crash harness (issue 12): a real Trellis process (src/main.ts) on `local` and on `ec2`
@@ -171,7 +172,7 @@ async function quiet(db: pg.Pool, orgId: string, dead: () => boolean, timeoutMs:
 function liveInstances(opts: ChaosOptions): Map<string, { provider: string; instanceId: string }[]> {
   const out = new Map<string, { provider: string; instanceId: string }[]>();
   const add = (ws: string, provider: string, instanceId: string) => out.set(ws, [...(out.get(ws) ?? []), { provider, instanceId }]);
-  for (const i of listLocalInstances(path.join(opts.dataDir, 'instances'))) add(i.workspaceId, 'local', i.instanceId);
+  for (const i of listLocalInstances([runtimeDirOf(opts.dataDir), path.join(opts.dataDir, 'instances')])) add(i.workspaceId, 'local', i.instanceId);
   for (const inst of opts.aws.instances.values()) {
     const state = opts.aws.stateOf(inst);
     if ((state === 'pending' || state === 'running') && inst.tags['trellis:workspace']) add(inst.tags['trellis:workspace'], 'ec2', inst.id);

@@ -178,12 +178,12 @@ describe('the providers list what they started, by tags', () => {
       const tagged = await start(mine, true);
       const envOnly = await start(mine, false);
       await start(theirs, true);
-      const listed = listLocalInstances(mine);
+      const listed = listLocalInstances([mine]);
       expect(listed.sort((x, y) => x.instanceId.localeCompare(y.instanceId))).toEqual([tagged, envOnly].sort((x, y) => x.instanceId.localeCompare(y.instanceId)));
-      expect(listLocalInstances(mine, { operationId: tagged.operationId })).toEqual([tagged]);
+      expect(listLocalInstances([mine], { operationId: tagged.operationId })).toEqual([tagged]);
       children[0]!.kill('SIGKILL');
       await waitFor(() => !isAlive(children[0]!.pid!), 5_000, 'the runtime to die');
-      expect(listLocalInstances(mine)).toEqual([envOnly]);
+      expect(listLocalInstances([mine])).toEqual([envOnly]);
     } finally {
       for (const c of children) c.kill('SIGKILL');
       await fs.rm(mine, { recursive: true, force: true });

@@ -130,7 +130,8 @@ export class LocalProvider implements Provider {
   }
 
   async listInstances(filter: { operationId?: string } = {}): Promise<TaggedInstance[]> {
-    return listLocalInstances(this.opts.instancesDir, filter);
+    // Runtimes an older build started under DATA_DIR/instances are swept too.
+    return listLocalInstances([this.opts.instancesDir, ...(this.opts.legacyInstancesDir ? [this.opts.legacyInstancesDir] : [])], filter);
   }
 
   /** Rewrites the runtime's plugin settings file, which it re-reads on every heartbeat. */

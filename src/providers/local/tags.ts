@@ -33,13 +33,13 @@ export function instanceTagEnv(req: ProvisionRequest): Record<string, string> {
 const INSTANCE_MARKER = /^TRELLIS_INSTANCE_ID=(lcl_[0-9a-f]{32})$/;
 
 /**
- * The live runtimes of instances under `instancesDir`, in one pass over the process table: a
+ * The live runtimes of instances under one of `instancesDirs`, in one pass over the process table: a
  * process whose environment names an instance (the top of its tree: helpers inherit the
  * environment) whose folder is one of ours. Tags come from the folder's tags file, else from the
  * process environment. A runtime without a pid file (a crash between spawn and pid file) is found
  * all the same.
  */
-export function listLocalInstances(instancesDir: string, filter: { operationId?: string } = {}): TaggedInstance[] {
+export function listLocalInstances(instancesDirs: readonly string[], filter: { operationId?: string } = {}): TaggedInstance[] {
   const only = filter.operationId ? localInstanceIdFor(filter.operationId) : undefined;
   const byPid = new Map<number, { instanceId: string; env: string[] }>();
   for (const pid of allPids()) {
@@ -51,8 +51,8 @@ export function listLocalInstances(instancesDir: string, filter: { operationId?:
   const found = new Map<string, TaggedInstance>();
   for (const [pid, { instanceId, env }] of byPid) {
     if (byPid.get(parentOf(pid) ?? 0)?.instanceId === instanceId) continue; // a helper of the runtime
-    const dir = path.join(instancesDir, instanceId);
-    if (!existsSync(dir)) continue; // another DATA_DIR's runtime
+    const dir = instancesDirs.map((root) => path.join(root, instanceId)).find((d) => existsSync(d));
+    if (!dir) continue; // another DATA_DIR's runtime
     const tags = readTags(dir) ?? tagsFromEnv(env);
     if (!tags) continue;
     found.set(instanceId, { instanceId, workspaceId: tags.workspaceId, operationId: tags.operationId });
