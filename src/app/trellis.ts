@@ -81,6 +81,10 @@ export async function startTrellis(config: Config, opts: StartOptions): Promise<
     const providers = opts.providers ? opts.providers(defaults) : defaults;
     const services = buildServices({ config, db, log, events, providers });
     health = services.health;
+    cleanups.push(async () => {
+      services.auth.usage.stop();
+      await services.auth.usage.flush(); // the last minute's lastUsedAt
+    });
 
     const http = await startHttpServer(services, { host: config.host, port: config.port });
     cleanups.push(http.close);

@@ -5,7 +5,7 @@ import type { Logger } from '../shared/logger.ts';
 import { newId } from '../shared/ids.ts';
 import { API_TOKEN_PREFIX, generateToken, hashToken } from './tokens.ts';
 
-const BOOTSTRAP_LOCK = 7_310_002;
+export const BOOTSTRAP_LOCK = 7_310_002;
 
 /**
  * Makes the instance admin on first start (CONTRACT §2): TRELLIS_BOOTSTRAP_TOKEN if given, else a

@@ -1,10 +1,10 @@
-import type { Org, Role } from '../generated/prisma/client.ts';
 import { requireActor } from '../auth/authorize.ts';
-import { builder, NodeRef } from '../graphql/builder.ts';
+import { builder, connectionOf, NodeRef } from '../graphql/builder.ts';
 import { ActorKindEnum, RoleEnum } from '../graphql/enums.ts';
 import { OrgRef, WorkspaceRef } from '../graphql/refs.ts';
 import { getWorkspace } from '../workspaces/service.ts';
-import { createApiToken, createOrg } from './service.ts';
+import { createOrg, listOrgs } from './service.ts';
+import './tokens-schema.ts';
 
 OrgRef.implement({
   interfaces: [NodeRef],
@@ -39,24 +39,19 @@ builder.queryField('viewer', (t) =>
   }),
 );
 
+const OrgConnection = connectionOf('Org', OrgRef);
+
+builder.queryField('orgs', (t) =>
+  t.field({
+    type: OrgConnection,
+    description: 'Every org for the instance admin; the caller’s own org for anyone else',
+    args: { first: t.arg.int(), after: t.arg.string() },
+    resolve: (_, args, ctx) => listOrgs(ctx, args),
+  }),
+);
+
 const CreateOrgInput = builder.inputType('CreateOrgInput', {
   fields: (t) => ({ name: t.string({ required: true }), slug: t.string({ required: true }) }),
-});
-
-const CreateApiTokenInput = builder.inputType('CreateApiTokenInput', {
-  fields: (t) => ({
-    orgId: t.id({ description: 'Defaults to the caller’s org; required when the instance admin makes an org token' }),
-    role: t.field({ type: RoleEnum, required: true }),
-    label: t.string(),
-  }),
-});
-
-const ApiTokenPayload = builder.objectRef<{ token: string; role: Role; org: Org | null }>('ApiTokenPayload').implement({
-  fields: (t) => ({
-    token: t.exposeString('token', { description: 'Shown once; only its hash is stored' }),
-    role: t.expose('role', { type: RoleEnum }),
-    org: t.expose('org', { type: OrgRef, nullable: true }),
-  }),
 });
 
 builder.mutationFields((t) => ({
@@ -64,10 +59,5 @@ builder.mutationFields((t) => ({
     type: OrgRef,
     args: { input: t.arg({ type: CreateOrgInput, required: true }) },
     resolve: (_, { input }, ctx) => createOrg(ctx, input),
-  }),
-  createApiToken: t.field({
-    type: ApiTokenPayload,
-    args: { input: t.arg({ type: CreateApiTokenInput, required: true }) },
-    resolve: (_, { input }, ctx) => createApiToken(ctx, input),
   }),
 }));
