@@ -51,6 +51,18 @@ describe('tokens (CONTRACT §10), real server', () => {
     expect(await org.admin.code(CREATE, { input: { role: 'INSTANCE_ADMIN' } })).toBe('FORBIDDEN');
   });
 
+  it('bad input is BAD_USER_INPUT, an unknown id NOT_FOUND', async () => {
+    for (const id of ['tok_nothex', '', 'ws_' + 'a'.repeat(32), 'x'.repeat(5_000)]) {
+      expect(await org.admin.code(REVOKE, { id })).toBe('BAD_USER_INPUT');
+      expect(await org.admin.code(WS_REVOKE, { id })).toBe('BAD_USER_INPUT');
+    }
+    expect(await org.admin.code(REVOKE, { id: `tok_${'f'.repeat(32)}` })).toBe('NOT_FOUND');
+    expect(await org.admin.code(WS_REVOKE, { id: `wtk_${'f'.repeat(32)}` })).toBe('NOT_FOUND');
+    expect(await org.admin.code(WS_LIST, { id: 'ws_bad' })).toBe('BAD_USER_INPUT');
+    expect(await org.admin.code(LIST, { orgId: 'org_bad' })).toBe('BAD_USER_INPUT');
+    expect(await org.admin.code(CREATE, { input: { role: 'VIEWER', expiresAt: 'tomorrow' } })).toBe('BAD_USER_INPUT');
+  });
+
   it('apiTokens / workspaceTokens: newest first, never a secret, revoked ones only with includeRevoked', async () => {
     const made = [];
     for (const label of ['l1', 'l2', 'l3']) made.push((await org.admin.ok(CREATE, { input: { role: 'VIEWER', label } })).createApiToken);
