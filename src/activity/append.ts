@@ -3,7 +3,8 @@ import type { ActivityType, ActorKind, WorkspaceStatus } from '../generated/pris
 import { Prisma } from '../generated/prisma/client.ts';
 
 export type ActivityEntry = {
-  orgId: string;
+  /** null only for instance-wide entries (an INSTANCE_ADMIN token's creation or revocation). */
+  orgId: string | null;
   workspaceId?: string | null;
   type: ActivityType;
   message: string;

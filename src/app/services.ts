@@ -23,7 +23,7 @@ export function buildServices(parts: { config: Config; db: Db; log: Logger; even
     ...parts,
     secrets: parts.secrets ?? buildSecretStores(config),
     clock: systemClock,
-    auth: new Authenticator(db),
+    auth: new Authenticator(db, { events, log: parts.log.child({ component: 'auth' }) }),
     heartbeats: new HeartbeatBatcher(db.pool),
     rateLimits,
     metrics,

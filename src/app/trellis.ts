@@ -101,6 +101,10 @@ export async function startTrellis(config: Config, opts: StartOptions): Promise<
       await keyCheck.start(SECRET_KEY_CHECK_MS);
       cleanups.push(async () => keyCheck.stop());
     }
+    cleanups.push(async () => {
+      services.auth.usage.stop();
+      await services.auth.usage.flush(); // the last minute's lastUsedAt
+    });
 
     const http = await startHttpServer(services, { host: config.host, port: config.port });
     cleanups.push(http.close);

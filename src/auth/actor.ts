@@ -7,6 +7,8 @@ export type UserActor = {
   role: Role;
   /** null only for the instance admin. */
   orgId: string | null;
+  /** Epoch ms after which the token is refused (CONTRACT §10); absent: it does not expire. */
+  expiresAt?: number;
 };
 
 export type WorkspaceActor = {

@@ -1,6 +1,6 @@
 import type { Role } from '../generated/prisma/enums.ts';
 import { AppError } from '../shared/errors.ts';
-import type { Actor } from './actor.ts';
+import { isInstanceAdmin, type Actor } from './actor.ts';
 
 /**
  * What an actor may do inside one org (CONTRACT §3). Checks that fail on another org's data
@@ -8,18 +8,22 @@ import type { Actor } from './actor.ts';
  */
 export type Permission =
   | 'org:read'
-  | 'org:admin' // manage workspaces, tokens, secrets
+  | 'org:admin' // manage workspaces and secrets
+  | 'token:manage' // create, list and revoke tokens: people only (CONTRACT §10)
   | 'workspace:restart'
   | 'request:create'
   | 'request:resolve';
 
 const GRANTS: Record<Role, ReadonlySet<Permission>> = {
-  INSTANCE_ADMIN: new Set(['org:read', 'org:admin', 'workspace:restart', 'request:create', 'request:resolve']),
-  ADMIN: new Set(['org:read', 'org:admin', 'workspace:restart', 'request:create', 'request:resolve']),
+  INSTANCE_ADMIN: new Set(['org:read', 'org:admin', 'token:manage', 'workspace:restart', 'request:create', 'request:resolve']),
+  ADMIN: new Set(['org:read', 'org:admin', 'token:manage', 'workspace:restart', 'request:create', 'request:resolve']),
   MEMBER: new Set(['org:read', 'workspace:restart', 'request:create', 'request:resolve']),
   VIEWER: new Set(['org:read']),
 };
-/** A PLATFORM workspace (the org's concierge) acts as an org ADMIN, except resolving approvals. */
+/**
+ * A PLATFORM workspace (the org's concierge) acts as an org ADMIN, except that it never resolves
+ * requests nor creates, lists or revokes tokens: authority flows from people (DESIGN decision 11).
+ */
 const PLATFORM_GRANTS = new Set<Permission>(['org:read', 'org:admin', 'workspace:restart', 'request:create']);
 
 export function requireActor(actor: Actor | undefined): Actor {
@@ -27,8 +31,12 @@ export function requireActor(actor: Actor | undefined): Actor {
   return actor;
 }
 
-/** Whether `actor` can see org `orgId` at all (as a whole org, not just one workspace). */
-export function canSeeOrg(actor: Actor, orgId: string): boolean {
+/**
+ * Whether `actor` can see org `orgId` at all (as a whole org, not just one workspace). `null` is
+ * the instance itself (an INSTANCE_ADMIN token's activity): the instance admin's only.
+ */
+export function canSeeOrg(actor: Actor, orgId: string | null): boolean {
+  if (orgId === null) return isInstanceAdmin(actor);
   return grantsIn(actor, orgId) !== undefined;
 }
 
@@ -66,6 +74,7 @@ function describe(p: Permission): string {
   switch (p) {
     case 'org:read': return 'read this org';
     case 'org:admin': return 'manage this org (ADMIN role required)';
+    case 'token:manage': return 'manage tokens (a person with the ADMIN role is required; agents never can)';
     case 'workspace:restart': return 'restart workspaces';
     case 'request:create': return 'create requests';
     case 'request:resolve': return 'resolve requests';

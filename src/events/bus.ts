@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { Db } from '../db/client.ts';
 import type { Activity, Workspace } from '../generated/prisma/client.ts';
 import { ACTIVITY_CHANNEL } from '../activity/append.ts';
+import { parseRevocation, TOKEN_CHANNEL, type Revocation } from '../auth/revocation.ts';
 import type { Logger } from '../shared/logger.ts';
 import { PushQueue } from './queue.ts';
 
@@ -21,11 +22,13 @@ const CATCH_UP_MS = 5_000;
  */
 export class EventBus {
   private subscribers = new Set<Subscriber>();
+  private revocationListeners = new Set<(r: Revocation) => void>();
   private listener: pg.Client | undefined;
   private lastDispatched: bigint | undefined;
   private pumping: Promise<void> | undefined;
   private dirty = false;
   private stopped = false;
+  private connectedBefore = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private catchUpTimer: NodeJS.Timeout | undefined;
 
@@ -61,6 +64,26 @@ export class EventBus {
     return this.subscribers.size;
   }
 
+  /**
+   * Token revocations announced by any replica (src/auth/revocation.ts). After the listening
+   * connection was lost, `{ all: true }`: a revocation may have been missed, so every cached
+   * token must be looked up again.
+   */
+  onRevocation(listener: (r: Revocation) => void): () => void {
+    this.revocationListeners.add(listener);
+    return () => this.revocationListeners.delete(listener);
+  }
+
+  private revoked(r: Revocation) {
+    for (const l of this.revocationListeners) {
+      try {
+        l(r);
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'token revocation listener failed');
+      }
+    }
+  }
+
   /** Live events accepted by `accepts`, from the moment of this call on. */
   subscribe(accepts: (e: ActivityEvent) => boolean): PushQueue<ActivityEvent> {
     const sub: Subscriber = { accepts, queue: undefined as unknown as PushQueue<ActivityEvent> };
@@ -83,7 +106,10 @@ export class EventBus {
   private async connect(): Promise<void> {
     // keepAlive: a half-open connection is noticed (and replaced) instead of silently going deaf
     const client = new pg.Client({ connectionString: this.db.url, keepAlive: true });
-    client.on('notification', () => void this.poke());
+    client.on('notification', (msg) => {
+      if (msg.channel === TOKEN_CHANNEL) this.revoked(parseRevocation(msg.payload));
+      else void this.poke();
+    });
     client.on('error', (err) => {
       this.log.warn({ err: err.message }, 'event listener connection lost; reconnecting');
       this.scheduleReconnect(client);
@@ -91,13 +117,16 @@ export class EventBus {
     client.on('end', () => this.scheduleReconnect(client));
     try {
       await client.connect();
-      await client.query(`LISTEN ${ACTIVITY_CHANNEL}`);
+      await client.query(`LISTEN ${ACTIVITY_CHANNEL}; LISTEN ${TOKEN_CHANNEL}`);
     } catch (err) {
       await client.end().catch(() => undefined);
       throw err;
     }
+    const reconnected = this.connectedBefore;
+    this.connectedBefore = true;
     this.listener = client;
     void this.poke(); // catch up on anything committed while we were not listening
+    if (reconnected) this.revoked({ all: true }); // a revocation may have been announced meanwhile
   }
 
   private scheduleReconnect(client: pg.Client) {

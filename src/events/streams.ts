@@ -4,10 +4,47 @@ import { canSeeOrg, readableOrgId, requireActor } from '../auth/authorize.ts';
 import type { ActivityType, Prisma, RequestKind } from '../generated/prisma/client.ts';
 import { parseSeqCursor } from '../shared/cursor.ts';
 import { loadWorkspace } from '../workspaces/access.ts';
+import { atTime } from '../auth/expiry.ts';
 import type { ActivityEvent } from './bus.ts';
 import type { PushQueue } from './queue.ts';
 
 const REPLAY_PAGE = 500;
+
+/**
+ * Marks the context of a stream shared by many subscribers (src/server/shared-subscriptions.ts).
+ * Such a stream belongs to no one token: it is not ended when the token of the subscriber that
+ * happened to open it is revoked. Each member's own connection is closed instead (src/server/ws.ts).
+ */
+const SHARED_STREAM = Symbol('trellis.sharedStream');
+
+export function sharedStreamContext<T extends object>(ctx: T): T {
+  // A copy that keeps the context's lazy getters, with the mark as an own enumerable property
+  // (so it survives a spread of the context).
+  const copy = Object.defineProperties({}, Object.getOwnPropertyDescriptors(ctx)) as T & { [SHARED_STREAM]?: boolean };
+  copy[SHARED_STREAM] = true;
+  return copy;
+}
+
+const isShared = (ctx: object) => (ctx as { [SHARED_STREAM]?: boolean })[SHARED_STREAM] === true;
+
+/**
+ * Ends a stream when its token is revoked (on any replica: src/auth/revocation.ts) or expires.
+ * Returns the release.
+ */
+function watchToken(ctx: Ctx, actor: Actor, end: () => void): () => void {
+  const stop = ctx.auth.onRevocation((r) => {
+    if (!('all' in r)) {
+      if (r.ids.includes(actor.tokenId)) end();
+      return;
+    }
+    ctx.auth.actorStillValid(actor).then((valid) => { if (!valid) end(); }, () => undefined);
+  });
+  const cancelExpiry = actor.kind === 'USER' && actor.expiresAt !== undefined ? atTime(actor.expiresAt, end) : undefined;
+  return () => {
+    stop();
+    cancelExpiry?.();
+  };
+}
 
 type Scope = { actor: Actor; workspaceId: string | undefined };
 
@@ -53,9 +90,21 @@ function eventStream(
   after: bigint | undefined,
 ): AsyncIterableIterator<ActivityEvent> {
   let live: PushQueue<ActivityEvent> | undefined;
+  let unwatch: () => void = () => undefined;
+  const shared = isShared(ctx);
+  let revoked = false;
   async function* run(): AsyncGenerator<ActivityEvent> {
     const queue = (live = ctx.events.subscribe((e) => matches(e) && visibleTo(scope, e)));
+    // Registered with the queue, never before the stream is read (see above).
+    if (!shared) {
+      unwatch = watchToken(ctx, scope.actor, () => {
+        revoked = true;
+        void queue.return();
+      });
+    }
     try {
+      // a revocation committed between this request's authentication and the watch above
+      if (!shared && !(await ctx.auth.actorStillValid(scope.actor))) return;
       let last = after;
       if (after !== undefined) {
         for (;;) {
@@ -66,6 +115,7 @@ function eventStream(
             include: { workspace: true },
           });
           for (const e of page) {
+            if (revoked) return;
             last = e.id;
             yield e;
           }
@@ -74,16 +124,18 @@ function eventStream(
       }
       let checkedAt = Date.now();
       for await (const e of queue) {
+        if (revoked) return;
         if (last !== undefined && e.id <= last) continue;
         // Re-check the token before delivering, at most once per recheck interval: a revoked
         // token (or a deleted workspace's) ends the stream, on every transport (SSE included).
-        if (Date.now() - checkedAt >= ctx.config.limits.wsAuthRecheckMs) {
+        if (!shared && Date.now() - checkedAt >= ctx.config.limits.wsAuthRecheckMs) {
           checkedAt = Date.now();
           if (!(await ctx.auth.actorStillValid(scope.actor))) return;
         }
         yield e;
       }
     } finally {
+      unwatch();
       await queue.return();
     }
   }
@@ -91,6 +143,7 @@ function eventStream(
   return {
     next: () => events.next(),
     return: async () => {
+      unwatch();
       await live?.return(); // an unstarted generator's return() never runs its body
       return events.return(undefined);
     },

@@ -27,7 +27,7 @@ async function loadNode(ctx: GqlCtx, id: string): Promise<{ id: string } | null>
     case 'Activity': {
       const row = await ctx.db.prisma.activity.findUnique({ where: { id: activitySeqFromNodeId(id) } });
       if (!row) return null;
-      const visible = row.workspaceId ? canReadWorkspace(actor, { id: row.workspaceId, orgId: row.orgId }) : canSeeOrg(actor, row.orgId);
+      const visible = row.workspaceId && row.orgId ? canReadWorkspace(actor, { id: row.workspaceId, orgId: row.orgId }) : canSeeOrg(actor, row.orgId);
       return visible ? toActivityView(row) : null;
     }
     case 'Request':

@@ -43,7 +43,7 @@ export async function provision(svc: Services, op: Operation, attempt: Attempt, 
     result = await provider.provision({
       workspace: ws,
       operationId: op.id,
-      workspaceToken: () => mintWorkspaceToken(svc, ws.id, `${RUNTIME_TOKEN_LABEL}${op.id}`),
+      workspaceToken: () => mintWorkspaceToken(svc, ws, `${RUNTIME_TOKEN_LABEL}${op.id}`),
       plugins: ws.declaredPlugins.map((p) => ({ name: p.name, source: p.source })),
       model: ws.model,
     });

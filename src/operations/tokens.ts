@@ -1,5 +1,6 @@
 import type { Services } from '../app/context.ts';
 import type { Tx } from '../db/client.ts';
+import { notifyTokensRevoked } from '../auth/revocation.ts';
 
 /** Label prefix of the tokens the API mints for runtimes it starts (see provision.ts). */
 export const RUNTIME_TOKEN_LABEL = 'runtime of ';
@@ -14,6 +15,7 @@ export async function revokeWorkspaceTokens(tx: Tx, workspaceId: string, now: Da
   const rows = await tx.workspaceToken.findMany({ where, select: { id: true, tokenHash: true } });
   if (rows.length === 0) return [];
   await tx.workspaceToken.updateMany({ where: { id: { in: rows.map((r) => r.id) }, revokedAt: null }, data: { revokedAt: now } });
+  await notifyTokensRevoked(tx, rows.map((r) => r.id)); // every replica drops them on commit (CONTRACT §10)
   return rows.map((r) => r.tokenHash);
 }
 

@@ -1,10 +1,10 @@
-import type { Org, Role } from '../generated/prisma/client.ts';
 import { requireActor } from '../auth/authorize.ts';
 import { builder, connectionOf, NodeRef } from '../graphql/builder.ts';
 import { ActorKindEnum, RoleEnum } from '../graphql/enums.ts';
 import { OrgRef, WorkspaceRef } from '../graphql/refs.ts';
 import { getWorkspace } from '../workspaces/service.ts';
-import { createApiToken, createOrg, listOrgs } from './service.ts';
+import { createOrg, listOrgs } from './service.ts';
+import './tokens-schema.ts';
 
 OrgRef.implement({
   interfaces: [NodeRef],
@@ -54,31 +54,10 @@ const CreateOrgInput = builder.inputType('CreateOrgInput', {
   fields: (t) => ({ name: t.string({ required: true }), slug: t.string({ required: true }) }),
 });
 
-const CreateApiTokenInput = builder.inputType('CreateApiTokenInput', {
-  fields: (t) => ({
-    orgId: t.id({ description: 'Defaults to the caller’s org; required when the instance admin makes an org token' }),
-    role: t.field({ type: RoleEnum, required: true }),
-    label: t.string(),
-  }),
-});
-
-const ApiTokenPayload = builder.objectRef<{ token: string; role: Role; org: Org | null }>('ApiTokenPayload').implement({
-  fields: (t) => ({
-    token: t.exposeString('token', { description: 'Shown once; only its hash is stored' }),
-    role: t.expose('role', { type: RoleEnum }),
-    org: t.expose('org', { type: OrgRef, nullable: true }),
-  }),
-});
-
 builder.mutationFields((t) => ({
   createOrg: t.field({
     type: OrgRef,
     args: { input: t.arg({ type: CreateOrgInput, required: true }) },
     resolve: (_, { input }, ctx) => createOrg(ctx, input),
-  }),
-  createApiToken: t.field({
-    type: ApiTokenPayload,
-    args: { input: t.arg({ type: CreateApiTokenInput, required: true }) },
-    resolve: (_, { input }, ctx) => createApiToken(ctx, input),
   }),
 }));

@@ -5,7 +5,8 @@ import { ActivityTypeEnum, ActorKindEnum, RequestDecisionEnum, RequestKindEnum, 
 import { OrgRef, RequestRef, WorkspaceRef } from '../graphql/refs.ts';
 import type { ActivityEvent } from '../events/bus.ts';
 import { requestEvents } from '../events/streams.ts';
-import { createRequest, listRequests, resolveRequest } from './service.ts';
+import { createRequest, getRequest, listRequests, resolveRequest } from './service.ts';
+import { expectId } from '../shared/ids.ts';
 
 RequestRef.implement({
   interfaces: [NodeRef],
@@ -103,6 +104,16 @@ builder.queryField('requests', (t) =>
     description: 'Tasks and approvals the caller can see, newest first; `after` continues to older ones',
     args: { kind: t.arg({ type: RequestKindEnum }), status: t.arg({ type: RequestStatusEnum }), first: t.arg.int(), after: t.arg.string() },
     resolve: (_, args, ctx) => listRequests(ctx, args),
+  }),
+);
+
+builder.queryField('request', (t) =>
+  t.field({
+    type: RequestRef,
+    nullable: true,
+    description: 'One request, with the visibility of `requests`; null when it does not exist or is not the caller’s to see',
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_, { id }, ctx) => getRequest(ctx, expectId(id, 'Request')),
   }),
 );
 

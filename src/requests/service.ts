@@ -99,9 +99,10 @@ const resolveInput = z.object({
  */
 export async function resolveRequest(ctx: Ctx, input: unknown): Promise<Request> {
   const actor = requireActor(ctx.actor);
+  // Before anything is looked up: an agent learns nothing, and no agent token ever resolves (CONTRACT §10).
+  if (actor.kind === 'WORKSPACE') throw new AppError('FORBIDDEN', 'an agent cannot resolve requests; a person (ADMIN or MEMBER) must');
   const data = parseInput(resolveInput, input);
   const existing = await loadRequest(ctx, actor, data.requestId, 'requestId');
-  if (actor.kind === 'WORKSPACE') throw new AppError('FORBIDDEN', 'an agent cannot resolve requests; a person (ADMIN or MEMBER) must');
   authorize(actor, 'request:resolve', existing.orgId, 'request');
   const status = OUTCOME[existing.kind][data.decision];
   if (!status) throw new AppError('BAD_USER_INPUT', `decision ${data.decision} does not apply to a ${existing.kind} request`, { fields: ['decision'] });

@@ -1,6 +1,7 @@
 import { Kind, visit, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import type { Actor } from '../auth/actor.ts';
 import { PushQueue } from '../events/queue.ts';
+import { sharedStreamContext } from '../events/streams.ts';
 
 type Source = AsyncIterable<ExecutionResult> | ExecutionResult;
 type Group = { members: Set<PushQueue<ExecutionResult>>; stop: () => void };
@@ -21,16 +22,19 @@ export class SharedSubscriptions {
     return this.groups.size;
   }
 
-  async subscribe(args: ExecutionArgs, open: () => Source | Promise<Source>): Promise<Source> {
+  async subscribe(args: ExecutionArgs, open: (args: ExecutionArgs) => Source | Promise<Source>): Promise<Source> {
     const key = this.keyOf(args);
-    if (key === undefined) return open();
+    if (key === undefined) return open(args);
     let pending = this.groups.get(key);
     if (!pending) {
-      pending = this.createGroup(key, open);
+      // The group's stream is opened with the first member's context but belongs to no token:
+      // revoking that member closes its own connection (src/server/ws.ts), never the group.
+      const groupArgs = { ...args, contextValue: sharedStreamContext(args.contextValue as object) };
+      pending = this.createGroup(key, () => open(groupArgs));
       this.groups.set(key, pending);
     }
     const group = await pending;
-    if (!('members' in group)) return open(); // the first subscribe failed (an error result): no sharing
+    if (!('members' in group)) return open(args); // the first subscribe failed (an error result): no sharing
     const member: PushQueue<ExecutionResult> = new PushQueue<ExecutionResult>(10_000, () => {
       group.members.delete(member);
       if (group.members.size === 0) {

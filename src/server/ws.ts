@@ -5,6 +5,7 @@ import { CloseCode, type Context } from 'graphql-ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Services } from '../app/context.ts';
 import type { Actor } from '../auth/actor.ts';
+import { atTime } from '../auth/expiry.ts';
 import { hashToken } from '../auth/tokens.ts';
 import { AppError, ERROR_CODES } from '../shared/errors.ts';
 import { contextFor, tokenFrom } from './context.ts';
@@ -18,7 +19,7 @@ import { serveGraphqlWs } from './ws-transport.ts';
 /** Close codes this server uses besides graphql-ws's own (4403 Forbidden on a bad token). */
 export const WS_CLOSE = { revoked: CloseCode.Forbidden, idle: 4000, shutdown: 1001, tooManyConnections: 4429 } as const;
 
-type Conn = { tokenHash: string; tokenId: string; token: string; idleSince: number | undefined; ctx: Context<Record<string, unknown>, Extra>; socket: WebSocket };
+type Conn = { tokenHash: string; token: string; tokenId: string; expiresAt: number | undefined; idleSince: number | undefined; ctx: Context<Record<string, unknown>, Extra>; socket: WebSocket };
 type Extra = { socket: WebSocket; request: http.IncomingMessage; actor?: Actor; conn?: Conn };
 
 /**
@@ -65,7 +66,7 @@ export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaSer
     {
       execute: (args: ExecutionArgs) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
       subscribe: (args: ExecutionArgs) =>
-        shared.subscribe(args, () => (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args) as never) as never,
+        shared.subscribe(args, (a) => (a.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(a) as never) as never,
       onConnect: async (ctx) => {
         const auth = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
         const token = typeof auth === 'string' ? tokenFrom(auth) : undefined;
@@ -78,6 +79,7 @@ export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaSer
         };
         if (auth === undefined) return refuse('connectionParams.authorization is required ("Bearer <token>")');
         if (!token) return refuse('connectionParams.authorization is not of the form "Bearer <token>"');
+        const epoch = svc.auth.revocationEpoch;
         let actor: Actor | undefined;
         try {
           actor = await svc.auth.authenticate(token);
@@ -89,22 +91,33 @@ export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaSer
         }
         if (!actor) return refuse('invalid or revoked token');
         ctx.extra.actor = actor;
-        const mine = byToken.get(actor.tokenId) ?? new Set<Conn>();
+        const tokenId = actor.tokenId;
+        const mine = byToken.get(tokenId) ?? new Set<Conn>();
         if (mine.size >= limits.wsMaxConnectionsPerToken) {
-          svc.log.info({ tokenId: actor.tokenId, open: mine.size }, 'graphql-ws connection refused: connection limit of this token');
+          svc.log.info({ tokenId, open: mine.size }, 'graphql-ws connection refused: connection limit of this token');
           ctx.extra.socket.close(WS_CLOSE.tooManyConnections, `RATE_LIMITED: at most ${limits.wsMaxConnectionsPerToken} connections per token`);
           return false;
         }
-        const conn: Conn = { token, tokenId: actor.tokenId, tokenHash: hashToken(token), idleSince: Date.now(), ctx, socket: ctx.extra.socket };
+        const conn: Conn = {
+          token, tokenHash: hashToken(token), tokenId, expiresAt: actor.kind === 'USER' ? actor.expiresAt : undefined,
+          idleSince: Date.now(), ctx, socket: ctx.extra.socket,
+        };
         ctx.extra.conn = conn;
         conns.add(conn);
         mine.add(conn);
-        byToken.set(actor.tokenId, mine);
+        byToken.set(tokenId, mine);
+        const cancelExpiry = conn.expiresAt === undefined
+          ? undefined
+          : atTime(conn.expiresAt, () => conn.socket.close(WS_CLOSE.revoked, 'Forbidden: token expired'));
         ctx.extra.socket.once('close', () => {
           conns.delete(conn);
           mine.delete(conn);
-          if (mine.size === 0 && byToken.get(actor.tokenId) === mine) byToken.delete(actor.tokenId);
+          if (mine.size === 0 && byToken.get(tokenId) === mine) byToken.delete(tokenId);
+          cancelExpiry?.();
         });
+        // A revocation announced while this connection was being authenticated found no
+        // connection to close: look again.
+        if (svc.auth.revocationEpoch !== epoch && !(await svc.auth.actorStillValid(actor))) return refuse('invalid or revoked token');
         return true;
       },
       // graphql-ws's own errors ("Unable to identify operation", a stream that threw) carry no
@@ -152,10 +165,31 @@ export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaSer
     { log: svc.log },
   );
 
-  // One timer for all connections: revocation and idleness.
-  const tick = Math.max(50, Math.min(limits.wsAuthRecheckMs, Math.floor(limits.wsIdleTimeoutMs / 4)));
+  // A revocation committed on any replica (src/auth/revocation.ts) closes the connections opened
+  // with those tokens at once; after a lost notification, every connection is re-checked.
   let checking = false;
   let lastAuthCheck = Date.now();
+  const recheckAll = () => {
+    const open = [...conns];
+    if (!open.length) return;
+    checking = true;
+    lastAuthCheck = Date.now();
+    svc.auth
+      .stillValid([...new Set(open.map((c) => c.tokenHash))])
+      .then((valid) => {
+        for (const c of open) if (!valid.has(c.tokenHash)) c.socket.close(WS_CLOSE.revoked, 'Forbidden: token revoked');
+      })
+      .catch((err: Error) => svc.log.warn({ err: err.message }, 'graphql-ws token re-check failed'))
+      .finally(() => (checking = false));
+  };
+  const stopListening = svc.auth.onRevocation((r) => {
+    if ('all' in r) return recheckAll();
+    const ids = new Set(r.ids);
+    for (const c of conns) if (ids.has(c.tokenId)) c.socket.close(WS_CLOSE.revoked, 'Forbidden: token revoked');
+  });
+
+  // One timer for all connections: revocation (a last net) and idleness.
+  const tick = Math.max(50, Math.min(limits.wsAuthRecheckMs, Math.floor(limits.wsIdleTimeoutMs / 4)));
   const timer = setInterval(() => {
     const now = Date.now();
     for (const c of conns) {
@@ -165,16 +199,7 @@ export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaSer
       else if (now - c.idleSince >= limits.wsIdleTimeoutMs) c.socket.close(WS_CLOSE.idle, 'idle: no subscription');
     }
     if (checking || now - lastAuthCheck < limits.wsAuthRecheckMs || conns.size === 0) return;
-    checking = true;
-    lastAuthCheck = now;
-    const open = [...conns];
-    svc.auth
-      .stillValid([...new Set(open.map((c) => c.tokenHash))])
-      .then((valid) => {
-        for (const c of open) if (!valid.has(c.tokenHash)) c.socket.close(WS_CLOSE.revoked, 'Forbidden: token revoked');
-      })
-      .catch((err: Error) => svc.log.warn({ err: err.message }, 'graphql-ws token re-check failed'))
-      .finally(() => (checking = false));
+    recheckAll();
   }, tick);
   timer.unref();
 
@@ -183,6 +208,7 @@ export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaSer
     /** Ends every connection (clients reconnect to another replica) and stops the timer. */
     close: async () => {
       clearInterval(timer);
+      stopListening();
       for (const client of wss.clients) client.close(WS_CLOSE.shutdown, 'server shutting down');
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },

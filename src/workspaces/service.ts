@@ -89,18 +89,8 @@ export async function listWorkspaces(
   return toPage(rows.filter((w) => canReadWorkspace(actor, w)), first, (w) => w.id);
 }
 
-export async function issueWorkspaceToken(ctx: Ctx, workspaceId: string): Promise<{ token: string; workspace: Workspace }> {
-  const workspace = await loadWorkspace(ctx, workspaceId, 'org:admin');
-  const token = await mintWorkspaceToken(ctx, workspace.id, 'issued');
-  ctx.log.info({ workspaceId, actor: ctx.actor?.tokenId }, 'workspace token issued');
-  return { token, workspace };
-}
-
-export async function mintWorkspaceToken(ctx: Pick<Ctx, 'db'>, workspaceId: string, label: string): Promise<string> {
-  const token = generateToken(WORKSPACE_TOKEN_PREFIX);
-  await ctx.db.prisma.workspaceToken.create({ data: { id: newId('WorkspaceToken'), workspaceId, label, tokenHash: hashToken(token) } });
-  return token;
-}
+/** Token issuing lives with the token lifecycle (src/orgs/tokens.ts, CONTRACT §10). */
+export { issueWorkspaceToken, mintWorkspaceToken } from '../orgs/tokens.ts';
 
 export function declaredPlugins(ctx: Ctx, workspaceId: string) {
   return ctx.db.prisma.declaredPlugin.findMany({ where: { workspaceId }, orderBy: { name: 'asc' }, select: { name: true, source: true } });

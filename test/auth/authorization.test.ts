@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashToken } from '../../src/auth/tokens.ts';
+import { activitySeqFromNodeId } from '../../src/shared/ids.ts';
 import { graphql } from '../generated/gql.js';
 import { createExternalWorkspace, createOrgWithUsers, HEARTBEAT, REGISTER, type OrgFixture, type WorkspaceFixture, createActorMatrix, ACTORS, type ActorName } from '../support/fixtures.ts';
 import type { GqlResult, GraphQLClient } from '../support/gql.ts';
@@ -20,9 +21,22 @@ const ACTIVITY = graphql(`query AuthzActivity($workspaceId: ID, $first: Int) {
 }`);
 const OPERATIONS = graphql(`query AuthzOperations($id: ID!) { workspace(id: $id) { operations(first: 5) { edges { node { id } } } } }`);
 const CREATE_ORG = graphql(`mutation AuthzCreateOrg($input: CreateOrgInput!) { createOrg(input: $input) { id slug } }`);
+const CREATE_TOKEN_ID = graphql(`mutation AuthzCreateTokenId($input: CreateApiTokenInput!) { createApiToken(input: $input) { token apiToken { id role label expiresAt revokedAt } } }`);
 const CREATE_TOKEN = graphql(`mutation AuthzCreateToken($input: CreateApiTokenInput!) { createApiToken(input: $input) { token role org { id } } }`);
 const CREATE_WORKSPACE = graphql(`mutation AuthzCreateWorkspace($input: CreateWorkspaceInput!) { createWorkspace(input: $input) { id org { id } } }`);
 const ISSUE_TOKEN = graphql(`mutation AuthzIssueToken($id: ID!) { issueWorkspaceToken(workspaceId: $id) { token workspace { id } } }`);
+const API_TOKENS = graphql(`query AuthzApiTokens($orgId: ID, $includeRevoked: Boolean) {
+  apiTokens(orgId: $orgId, includeRevoked: $includeRevoked) { id label role org { id } createdAt expiresAt lastUsedAt revokedAt }
+}`);
+const WORKSPACE_TOKENS = graphql(`query AuthzWorkspaceTokens($id: ID!, $includeRevoked: Boolean) {
+  workspaceTokens(workspaceId: $id, includeRevoked: $includeRevoked) { id label workspace { id } createdAt lastUsedAt revokedAt }
+}`);
+const REVOKE_API_TOKEN = graphql(`mutation AuthzRevokeApiToken($id: ID!) { revokeApiToken(id: $id) { id revokedAt } }`);
+const REVOKE_WORKSPACE_TOKEN = graphql(`mutation AuthzRevokeWorkspaceToken($id: ID!) { revokeWorkspaceToken(id: $id) { id revokedAt } }`);
+const ORGS = graphql(`query AuthzOrgs($first: Int, $after: String) { orgs(first: $first, after: $after) { edges { cursor node { id } } pageInfo { hasNextPage endCursor } } }`);
+const REQUEST = graphql(`query AuthzRequest($id: ID!) { request(id: $id) { id status workspace { id } } }`);
+const CREATE_REQUEST = graphql(`mutation AuthzCreateRequest($input: CreateRequestInput!) { createRequest(input: $input) { id } }`);
+const RESOLVE = graphql(`mutation AuthzResolve($input: ResolveRequestInput!) { resolveRequest(input: $input) { id status resolvedByKind } }`);
 const EVENTS = graphql(`subscription AuthzEvents($id: ID, $after: String) {
   workspaceEvents(workspaceId: $id, after: $after) { cursor status workspace { id org { id } } }
 }`);
@@ -66,12 +80,18 @@ describe('authorization (CONTRACT §3), real server', () => {
   let platform: WorkspaceFixture;
   let foreign: WorkspaceFixture;
   let clients: Record<ActorName, GraphQLClient>;
+  /** A `local` workspace of org A: its runtime's token is minted only by its provisioning. */
+  let local: { id: string };
+  /** A request of `target` (org A). */
+  let targetRequest: string;
   let n = 0;
   const unique = (prefix: string) => `${prefix}-${process.pid}-${++n}`;
 
   beforeAll(async () => {
     server = await startTestServer();
     ({ orgA, orgB, self, target, platform, foreign, clients } = await createActorMatrix(server));
+    local = (await orgA.admin.ok(CREATE_WORKSPACE, { input: { name: 'managed', provider: 'local' } })).createWorkspace;
+    targetRequest = (await target.client.ok(CREATE_REQUEST, { input: { kind: 'APPROVAL', title: 'for the matrix' } })).createRequest.id;
   });
   afterAll(() => server?.stop());
 
@@ -137,6 +157,14 @@ describe('authorization (CONTRACT §3), real server', () => {
     });
   });
 
+  /** A fresh org A VIEWER token's id, a fresh token of `target`, a fresh PENDING approval of `target`: one per actor. */
+  const freshApiToken = async () => (await server.admin.ok(CREATE_TOKEN_ID, { input: { orgId: orgA.orgId, role: 'VIEWER', label: 'to revoke' } })).createApiToken.apiToken.id;
+  const freshWorkspaceToken = async () => {
+    await orgA.admin.ok(ISSUE_TOKEN, { id: target.id });
+    return (await orgA.admin.ok(WORKSPACE_TOKENS, { id: target.id })).workspaceTokens[0]!.id;
+  };
+  const freshRequest = async () => (await target.client.ok(CREATE_REQUEST, { input: { kind: 'APPROVAL', title: 'to resolve' } })).createRequest.id;
+
   describe('the role matrix (actor × operation)', () => {
     type Row = { op: string; field: string; run: (c: GraphQLClient, actor: ActorName) => Promise<GqlResult<unknown>>; expect: Record<ActorName, Outcome> };
     const row = (
@@ -158,11 +186,21 @@ describe('authorization (CONTRACT §3), real server', () => {
       row('activity', 'activity', (c) => c.request(ACTIVITY, {}), /*                   */ [U, 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok']),
       row('activity(another workspace)', 'activity', (c) => c.request(ACTIVITY, { workspaceId: target.id }), [U, 'ok', 'ok', 'ok', 'ok', NF, 'ok', NF]),
       row('createOrg', 'createOrg', (c, a) => c.request(CREATE_ORG, { input: { name: `Org by ${a}`, slug: unique(a.toLowerCase()) } }), [U, 'ok', F, F, F, F, F, F]),
-      row('createApiToken(VIEWER in org A)', 'createApiToken', (c) => c.request(CREATE_TOKEN, { input: { orgId: orgA.orgId, role: 'VIEWER' } }), [U, 'ok', 'ok', F, F, F, 'ok', NF]),
-      row('createApiToken(ADMIN in org A)', 'createApiToken', (c) => c.request(CREATE_TOKEN, { input: { orgId: orgA.orgId, role: 'ADMIN' } }), [U, 'ok', 'ok', F, F, F, 'ok', NF]),
+      // CONTRACT §10: tokens come from people only; no workspace token (the concierge's included) mints one
+      row('createApiToken(VIEWER in org A)', 'createApiToken', (c) => c.request(CREATE_TOKEN, { input: { orgId: orgA.orgId, role: 'VIEWER' } }), [U, 'ok', 'ok', F, F, F, F, NF]),
+      row('createApiToken(ADMIN in org A)', 'createApiToken', (c) => c.request(CREATE_TOKEN, { input: { orgId: orgA.orgId, role: 'ADMIN' } }), [U, 'ok', 'ok', F, F, F, F, NF]),
       row('createApiToken(INSTANCE_ADMIN)', 'createApiToken', (c) => c.request(CREATE_TOKEN, { input: { role: 'INSTANCE_ADMIN' } }), [U, 'ok', F, F, F, F, F, F]),
       row('createWorkspace(in org A)', 'createWorkspace', (c, a) => c.request(CREATE_WORKSPACE, { input: { orgId: orgA.orgId, name: `by ${a}`, provider: 'external' } }), [U, 'ok', 'ok', F, F, F, 'ok', NF]),
-      row('issueWorkspaceToken(another workspace)', 'issueWorkspaceToken', (c) => c.request(ISSUE_TOKEN, { id: target.id }), [U, 'ok', 'ok', F, F, NF, 'ok', NF]),
+      row('issueWorkspaceToken(another workspace)', 'issueWorkspaceToken', (c) => c.request(ISSUE_TOKEN, { id: target.id }), [U, 'ok', 'ok', F, F, F, F, NF]),
+      row('issueWorkspaceToken(a local workspace)', 'issueWorkspaceToken', (c) => c.request(ISSUE_TOKEN, { id: local.id }), [U, F, F, F, F, F, F, NF]),
+      row('apiTokens', 'apiTokens', (c) => c.request(API_TOKENS, {}), /*                  */ [U, 'ok', 'ok', F, F, F, F, 'ok']),
+      row('apiTokens(org A)', 'apiTokens', (c) => c.request(API_TOKENS, { orgId: orgA.orgId }), [U, 'ok', 'ok', F, F, F, F, NF]),
+      row('workspaceTokens(another workspace)', 'workspaceTokens', (c) => c.request(WORKSPACE_TOKENS, { id: target.id }), [U, 'ok', 'ok', F, F, F, F, NF]),
+      row('revokeApiToken(an org A VIEWER token)', 'revokeApiToken', async (c) => c.request(REVOKE_API_TOKEN, { id: await freshApiToken() }), [U, 'ok', 'ok', F, F, F, F, NF]),
+      row('revokeWorkspaceToken(another workspace’s)', 'revokeWorkspaceToken', async (c) => c.request(REVOKE_WORKSPACE_TOKEN, { id: await freshWorkspaceToken() }), [U, 'ok', 'ok', F, F, F, F, NF]),
+      row('orgs', 'orgs', (c) => c.request(ORGS, {}), /*                                  */ [U, 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok']),
+      row('request(for another workspace)', 'request', (c) => c.request(REQUEST, { id: targetRequest }), [U, 'ok', 'ok', 'ok', 'ok', 'null', 'ok', 'null']),
+      row('resolveRequest', 'resolveRequest', async (c) => c.request(RESOLVE, { input: { requestId: await freshRequest(), decision: 'APPROVE' } }), [U, 'ok', 'ok', 'ok', F, F, F, NF]),
       row('registerWorkspace', 'registerWorkspace', (c) => c.request(REGISTER, { input: { mcpServerPresent: true, model: 'm1' } }), [U, F, F, F, F, 'ok', 'ok', F]),
       row('heartbeat', 'heartbeat', (c) => c.request(HEARTBEAT, { input: { mcpServerPresent: true, activeTurn: false, model: 'm1' } }), [U, F, F, F, F, 'ok', 'ok', F]),
     ];
@@ -272,7 +310,9 @@ describe('authorization (CONTRACT §3), real server', () => {
       }
     });
 
-    it('cannot administer its org: createWorkspace, createApiToken, issueWorkspaceToken (even for itself) are FORBIDDEN', async () => {
+    it('cannot administer its org: createWorkspace, createApiToken, issueWorkspaceToken (even for itself), token lists are FORBIDDEN', async () => {
+      expect(await self.client.code(WORKSPACE_TOKENS, { id: self.id })).toBe('FORBIDDEN');
+      expect(await self.client.code(API_TOKENS, {})).toBe('FORBIDDEN');
       expect(await self.client.code(CREATE_WORKSPACE, { input: { name: 'sneaky', provider: 'external' } })).toBe('FORBIDDEN');
       expect(await self.client.code(CREATE_TOKEN, { input: { role: 'ADMIN' } })).toBe('FORBIDDEN');
       expect(await self.client.code(ISSUE_TOKEN, { id: self.id })).toBe('FORBIDDEN');
@@ -289,10 +329,14 @@ describe('authorization (CONTRACT §3), real server', () => {
       expect(listed.map((w) => w.id)).toContain(createWorkspace.id);
     });
 
-    it('issues tokens for its org’s workspaces, and still cannot reach another org', async () => {
-      const { issueWorkspaceToken } = await platform.client.ok(ISSUE_TOKEN, { id: target.id });
-      expect((await server.client(issueWorkspaceToken.token).ok(VIEWER)).viewer.workspace?.id).toBe(target.id);
-      expect(await platform.client.code(ISSUE_TOKEN, { id: foreign.id })).toBe('NOT_FOUND');
+    it('cannot issue, list or revoke tokens, nor mint API tokens (CONTRACT §10), and still cannot reach another org', async () => {
+      expect(await platform.client.code(ISSUE_TOKEN, { id: target.id })).toBe('FORBIDDEN');
+      expect(await platform.client.code(ISSUE_TOKEN, { id: platform.id })).toBe('FORBIDDEN');
+      expect(await platform.client.code(CREATE_TOKEN, { input: { role: 'ADMIN' } })).toBe('FORBIDDEN');
+      expect(await platform.client.code(WORKSPACE_TOKENS, { id: target.id })).toBe('FORBIDDEN');
+      expect(await platform.client.code(API_TOKENS, {})).toBe('FORBIDDEN');
+      // another org's ids: the same answer (an agent learns nothing about them)
+      expect(await platform.client.code(ISSUE_TOKEN, { id: foreign.id })).toBe('FORBIDDEN');
       expect((await platform.client.ok(WORKSPACE, { id: foreign.id })).workspace).toBeNull();
       expect(await platform.client.code(CREATE_WORKSPACE, { input: { orgId: orgB.orgId, name: 'elsewhere', provider: 'external' } })).toBe('NOT_FOUND');
     });
@@ -332,7 +376,10 @@ describe('authorization (CONTRACT §3), real server', () => {
         expect(ws.every((w) => w.org.id === orgB.orgId)).toBe(true);
         const act = (await client.ok(ACTIVITY, { first: 100 })).activity.edges.map((e) => e.node);
         expect(act.length).toBeGreaterThan(0);
-        expect(act.every((a) => a.workspace?.org.id === orgB.orgId)).toBe(true);
+        expect(act.filter((a) => a.workspace).every((a) => a.workspace?.org.id === orgB.orgId)).toBe(true);
+        // org-wide entries (an API token's creation) carry no workspace: their org, read from the row
+        const orgWide = await db.activity.findMany({ where: { id: { in: act.filter((a) => !a.workspace).map((a) => activitySeqFromNodeId(a.id)) } } });
+        expect(orgWide.every((a) => a.orgId === orgB.orgId)).toBe(true);
       }
       // and org A's lists hold none of org B's
       const aIds = (await orgA.admin.ok(WORKSPACES, { first: 100 })).workspaces.edges.map((e) => e.node.id);

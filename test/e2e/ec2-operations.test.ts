@@ -46,6 +46,17 @@ describe('operations on the ec2 provider, end to end (real server, real SDK, loc
     return node && node.status !== 'QUEUED' && node.status !== 'RUNNING' ? node : undefined;
   }, 30_000, 50);
   const instancesOf = (id: string) => [...aws.instances.values()].filter((i) => i.tags['trellis:workspace'] === id);
+  /**
+   * The token an instance's runtime reads from Secrets Manager (the one way to it: CONTRACT §10,
+   * nobody can issue a managed runtime's token).
+   */
+  const runtimeOf = (id: string, instance: { userData: string | undefined }) => {
+    const userData = Buffer.from(instance.userData ?? '', 'base64').toString();
+    const name = /TRELLIS_TOKEN_SECRET_ID='([^']+)'/.exec(userData)?.[1] ?? /TRELLIS_TOKEN_SECRET_ID='([^']+)'/.exec(instance.userData ?? '')?.[1];
+    const secret = aws.secrets.get(name!)!;
+    const token = secret.versions.get(secret.current!)!;
+    return { id, token, client: server.client(token) };
+  };
 
   it('lists ec2 as available when AWS_REGION is set', async () => {
     expect((await org.viewer.ok(PROVIDERS)).providers).toContainEqual({ name: 'ec2', available: true });
@@ -71,8 +82,8 @@ describe('operations on the ec2 provider, end to end (real server, real SDK, loc
       expect(await operationDone(createWorkspace.id, restartWorkspace.id)).toMatchObject({ status: 'SUCCEEDED', error: null });
       const [first] = instancesOf(createWorkspace.id);
       expect((await workspace(createWorkspace.id)).instanceId).toBe(first!.id);
-      const { issueWorkspaceToken } = await org.admin.ok(TOKEN, { id: createWorkspace.id });
-      expect((await register({ id: createWorkspace.id, token: issueWorkspaceToken.token, client: server.client(issueWorkspaceToken.token) }, { instanceId: first!.id })).workspace.status).toBe('ONLINE');
+      expect(await org.admin.code(TOKEN, { id: createWorkspace.id })).toBe('FORBIDDEN');
+      expect((await register(runtimeOf(createWorkspace.id, first!), { instanceId: first!.id })).workspace.status).toBe('ONLINE');
 
       // ... and a restart whose provision leg fails surfaces exactly like a provision failure.
       aws.inject('RunInstances', { status: 500, code: 'InsufficientInstanceCapacity', message: 'no capacity' }, { status: 500, code: 'InsufficientInstanceCapacity', message: 'no capacity' }, { status: 500, code: 'InsufficientInstanceCapacity', message: 'no capacity' });
@@ -159,8 +170,7 @@ describe('operations on the ec2 provider, end to end (real server, real SDK, loc
     const id = createWorkspace.id;
     expect(await org.admin.code(STOP, { id })).toBe('CONFLICT'); // PROVISIONING
     const provisioned = await pollUntil('the instance', () => instancesOf(id)[0], 30_000, 50);
-    const { issueWorkspaceToken } = await org.admin.ok(TOKEN, { id });
-    const runtime = { id, token: issueWorkspaceToken.token, client: server.client(issueWorkspaceToken.token) };
+    const runtime = runtimeOf(id, provisioned);
     expect((await register(runtime, { instanceId: provisioned.id })).workspace.status).toBe('ONLINE');
 
     expect(await org.member.code(STOP, { id })).toBe('FORBIDDEN');

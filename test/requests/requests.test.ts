@@ -90,7 +90,8 @@ describe('requests (tasks and approvals), real server', () => {
       }
       expect(outcomes).toEqual({
         anonymous: 'UNAUTHENTICATED', instanceAdmin: 'ok', admin: 'ok', member: 'ok', viewer: 'FORBIDDEN',
-        workspace: 'NOT_FOUND', platform: 'FORBIDDEN', otherAdmin: 'NOT_FOUND',
+        // an agent is refused before anything is looked up (CONTRACT §10): it learns nothing
+        workspace: 'FORBIDDEN', platform: 'FORBIDDEN', otherAdmin: 'NOT_FOUND',
       });
     });
 
