@@ -21,6 +21,8 @@ export type ActivityType =
   | 'SECRET_SET'
   | 'STATUS_CHANGED'
   | 'SWITCH_ROLLED_BACK'
+  | 'TOKEN_CREATED'
+  | 'TOKEN_REVOKED'
   | 'WORKSPACE_CREATED';
 
 export type ActorKind =
