@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import type http from 'node:http';
-import { css, editorWorkerService, favicon, graphqlWorker, js, jsonWorker } from '@graphql-yoga/render-graphiql/graphiql';
 import type { GraphiQLOptions } from 'graphql-yoga';
 
 /**
@@ -92,16 +91,21 @@ export function graphiqlHandler(endpoint: string): { page: (res: http.ServerResp
 </body>
 </html>
 `);
-  const files = new Map<string, { body: Buffer; type: string }>([
-    ['/graphiql/graphiql.js', { body: Buffer.from(js), type: JS }],
-    ['/graphiql/graphiql.css', { body: Buffer.from(css), type: 'text/css; charset=utf-8' }],
-    ['/graphiql/editor.worker.js', { body: Buffer.from(editorWorkerService), type: JS }],
-    ['/graphiql/json.worker.js', { body: Buffer.from(jsonWorker), type: JS }],
-    ['/graphiql/graphql.worker.js', { body: Buffer.from(graphqlWorker), type: JS }],
-    ['/graphiql/boot.js', { body: readFileSync(new URL('boot.js', OURS)), type: JS }],
-    ['/graphiql/start.js', { body: readFileSync(new URL('start.js', OURS)), type: JS }],
-    ['/graphiql/favicon.ico', { body: Buffer.from(favicon.replace(/^data:[^,]*;base64,/, ''), 'base64'), type: 'image/x-icon' }],
-  ]);
+  // The package's module is 9 MB of strings: loaded at the first GraphiQL request, not at start.
+  let files: Promise<Map<string, { body: Buffer; type: string }>> | undefined;
+  const load = async () => {
+    const { css, editorWorkerService, favicon, graphqlWorker, js, jsonWorker } = await import('@graphql-yoga/render-graphiql/graphiql');
+    return new Map<string, { body: Buffer; type: string }>([
+      ['/graphiql/graphiql.js', { body: Buffer.from(js), type: JS }],
+      ['/graphiql/graphiql.css', { body: Buffer.from(css), type: 'text/css; charset=utf-8' }],
+      ['/graphiql/editor.worker.js', { body: Buffer.from(editorWorkerService), type: JS }],
+      ['/graphiql/json.worker.js', { body: Buffer.from(jsonWorker), type: JS }],
+      ['/graphiql/graphql.worker.js', { body: Buffer.from(graphqlWorker), type: JS }],
+      ['/graphiql/boot.js', { body: readFileSync(new URL('boot.js', OURS)), type: JS }],
+      ['/graphiql/start.js', { body: readFileSync(new URL('start.js', OURS)), type: JS }],
+      ['/graphiql/favicon.ico', { body: Buffer.from(favicon.replace(/^data:[^,]*;base64,/, ''), 'base64'), type: 'image/x-icon' }],
+    ]);
+  };
   return {
     page: (res, head) => {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': html.length, 'cache-control': 'no-cache', ...HEADERS });
@@ -109,17 +113,22 @@ export function graphiqlHandler(endpoint: string): { page: (res: http.ServerResp
     },
     asset: (req, res, pathname) => {
       if (pathname !== '/graphiql' && !pathname.startsWith('/graphiql/')) return false;
-      const file = files.get(pathname);
-      if (!file) {
-        res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8', ...HEADERS }).end('not found');
-        return true;
-      }
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' }).end('method not allowed');
         return true;
       }
-      res.writeHead(200, { 'content-type': file.type, 'content-length': file.body.length, 'cache-control': 'public, max-age=3600', ...HEADERS });
-      res.end(req.method === 'HEAD' ? undefined : file.body);
+      void (files ??= load()).then((all) => {
+        const file = all.get(pathname);
+        if (!file) {
+          res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8', ...HEADERS }).end('not found');
+          return;
+        }
+        res.writeHead(200, { 'content-type': file.type, 'content-length': file.body.length, 'cache-control': 'public, max-age=3600', ...HEADERS });
+        res.end(req.method === 'HEAD' ? undefined : file.body);
+      }, () => {
+        files = undefined;
+        res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8', ...HEADERS }).end('GraphiQL files unavailable');
+      });
       return true;
     },
   };
