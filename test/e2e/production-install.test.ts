@@ -16,7 +16,7 @@ import { cleanupDataDir, freePort, makeDataDir, pollUntil, trellisEnv } from '..
  * reused (--prefer-offline), so this costs the install time only.
  */
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
-const SHIPPED = ['package.json', 'package-lock.json', 'tsconfig.json', 'prisma.config.ts', 'prisma', 'scripts', 'src'];
+const SHIPPED = ['package.json', 'package-lock.json', 'tsconfig.json', 'prisma.config.ts', 'prisma', 'scripts', 'src', 'bin'];
 const CREATE_ORG = graphql(`mutation ProdOrg($input: CreateOrgInput!) { createOrg(input: $input) { id } }`);
 
 describe('a production install', () => {
@@ -28,6 +28,9 @@ describe('a production install', () => {
   it('npm ci --omit=dev installs without dev tools, and npm start serves GraphQL', async () => {
     const copy = await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-prod-'));
     dirs.push(copy);
+    // a checkout others can read (mkdtemp makes 0700): as root, the embedded PostgreSQL and the
+    // runtimes run as other users and must reach the installed binaries and code
+    await fs.chmod(copy, 0o755);
     for (const entry of SHIPPED) {
       await fs.cp(path.join(ROOT, entry), path.join(copy, entry), { recursive: true, filter: (src) => !src.includes(`${path.sep}generated`) });
     }
@@ -63,7 +66,11 @@ describe('a production install', () => {
       if (server.child.exitCode !== null) throw new Error(`npm start exited: ${server.output()}`);
       return server.output().includes(`Trellis listening on ${url}`) ? true : undefined;
     }, 180_000, 50).catch((err: Error) => {
-      process.kill(-server.child.pid!, 'SIGKILL');
+      try {
+        process.kill(-server.child.pid!, 'SIGKILL');
+      } catch {
+        // already gone: the error above says why
+      }
       throw err;
     });
     const { createOrg } = await new GraphQLClient(url, token).ok(CREATE_ORG, { input: { name: 'Prod', slug: 'prod' } });
