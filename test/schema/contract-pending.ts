@@ -4,6 +4,4 @@
  * actually present (remove it in the change that implements it) or if anything else is missing.
  */
 export const PENDING_CONTRACT: string[] = [
-  // ActivityType.INSTANCE_ORPHAN_STOPPED comes with the orphan sweep (CONTRACT §11), on its own branch.
-  'ActivityType',
 ];
