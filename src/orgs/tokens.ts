@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Ctx } from '../app/context.ts';
+import type { Tx } from '../db/client.ts';
 import { appendActivity, lockActivityOrder, type ActivityEntry } from '../activity/append.ts';
 import type { ApiToken, Org, Role, Workspace, WorkspaceToken } from '../generated/prisma/client.ts';
 import { AppError } from '../shared/errors.ts';
@@ -180,21 +181,43 @@ export async function issueWorkspaceToken(ctx: Ctx, workspaceId: string): Promis
   if (!provider || provider.startsRuntime) {
     throw new AppError('FORBIDDEN', `the tokens of a ${workspace.provider} workspace are minted only by its own provisioning; issueWorkspaceToken is for external workspaces`);
   }
-  const token = await mintWorkspaceToken(ctx, workspace, 'issued', actor);
+  const token = await mintWorkspaceToken(ctx, workspace, 'issued', actor, (tx) => stillExternal(tx, workspace));
   ctx.log.info({ workspaceId, actor: actor.tokenId }, 'workspace token issued');
   return { token, workspace };
 }
 
 /** Mints a workspace token and records TOKEN_CREATED (`by`: the person; absent: Trellis's provisioning). */
-export async function mintWorkspaceToken(ctx: Pick<Ctx, 'db'>, workspace: Pick<Workspace, 'id' | 'orgId'>, label: string, by?: Actor): Promise<string> {
+export async function mintWorkspaceToken(
+  ctx: Pick<Ctx, 'db'>, workspace: Pick<Workspace, 'id' | 'orgId'>, label: string, by?: Actor, guard?: (tx: Tx) => Promise<void>,
+): Promise<string> {
   const token = generateToken(WORKSPACE_TOKEN_PREFIX);
   await ctx.db.prisma.$transaction(async (tx) => {
     await lockActivityOrder(tx); // before the insert's foreign-key locks (src/activity/append.ts)
+    await guard?.(tx);
     const id = newId('WorkspaceToken');
     await tx.workspaceToken.create({ data: { id, workspaceId: workspace.id, label, tokenHash: hashToken(token) } });
     await appendActivity(tx, [tokenCreatedEntry(workspace, id, label, by)]);
   });
   return token;
+}
+
+/**
+ * Re-checked under the activity-order lock, which a switch's claim and a deletion take before
+ * they commit: either they committed already (seen here: refused), or they commit after this
+ * token and their stop step / deletion revokes it. Without this, a token issued while a switch to
+ * a managed provider was past its stop step survived onto the managed runtime (its secrets).
+ */
+async function stillExternal(tx: Tx, workspace: Pick<Workspace, 'id' | 'provider'>): Promise<void> {
+  const rows = await tx.$queryRaw<{ provider: string; deleted: boolean; switching: boolean }[]>`
+    SELECT w.provider, w."deletedAt" IS NOT NULL AS deleted,
+           COALESCE(o.kind = 'SWITCH_PROVIDER' AND o.status IN ('QUEUED', 'RUNNING'), false) AS switching
+      FROM "Workspace" w LEFT JOIN "Operation" o ON o.id = w."claimId"
+     WHERE w.id = ${workspace.id}`;
+  const now = rows[0];
+  if (!now || now.deleted) throw new AppError('NOT_FOUND', 'workspace not found');
+  if (now.switching || now.provider !== workspace.provider) {
+    throw new AppError('CONFLICT', 'this workspace is switching provider: issue its token once the switch has finished (and only if it is on an external provider)');
+  }
 }
 
 function tokenCreatedEntry(workspace: Pick<Workspace, 'id' | 'orgId'>, tokenId: string, label: string, by?: Actor): ActivityEntry {
