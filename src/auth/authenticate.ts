@@ -12,7 +12,8 @@ import { TokenUsage } from './usage.ts';
  * Token → actor, with a cache so the heartbeat hot path costs one statement, not two. The cache
  * is an optimisation revocation crosses (DESIGN decision 11): every replica drops a revoked
  * token's entry as soon as the revocation's notification arrives (src/auth/revocation.ts), and
- * drops everything when its listening connection was lost. The TTLs are only a last net.
+ * drops everything when its listening connection was lost, and trusts no cached entry until it
+ * is back (a revocation would go unheard meanwhile). The TTLs are only a last net.
  */
 const CACHE_TTL_MS = 10_000;
 /** Longer than the heartbeat interval, or every heartbeat would miss and cost a second statement. */
@@ -34,9 +35,14 @@ export class Authenticator {
   private listeners = new Set<RevocationListener>();
   readonly usage: TokenUsage;
 
-  constructor(private readonly db: Db, opts: { events?: Pick<EventBus, 'onRevocation'>; log?: Logger } = {}) {
+  /** Whether revocations are heard now (the bus's LISTEN connection is up): else the cache is bypassed. */
+  private readonly hearing: () => boolean;
+
+  constructor(private readonly db: Db, opts: { events?: Pick<EventBus, 'onRevocation' | 'listening'>; log?: Logger } = {}) {
     this.usage = new TokenUsage(db, opts.log);
-    opts.events?.onRevocation((r) => this.revoked(r));
+    const events = opts.events;
+    events?.onRevocation((r) => this.revoked(r));
+    this.hearing = events ? () => events.listening : () => true;
   }
 
   /** Returns the actor, or throws UNAUTHENTICATED for a token that is unknown, revoked or expired. */
@@ -44,7 +50,8 @@ export class Authenticator {
     if (token === undefined) return undefined;
     const hash = hashToken(token);
     const now = Date.now();
-    const hit = this.cache.get(hash);
+    const hearing = this.hearing();
+    const hit = hearing ? this.cache.get(hash) : undefined;
     if (hit && hit.expires > now && !expired(hit.actor, now)) {
       this.usage.touch(hit.actor);
       return hit.actor;
@@ -52,7 +59,7 @@ export class Authenticator {
     const epoch = this.epoch;
     const actor = await this.lookup(hash);
     if (!actor) throw new AppError('UNAUTHENTICATED', 'invalid, expired or revoked token');
-    if (epoch === this.epoch) {
+    if (hearing && epoch === this.epoch && this.hearing()) {
       if (this.cache.size >= CACHE_MAX) this.clear();
       this.cache.set(hash, { actor, expires: now + (actor.kind === 'WORKSPACE' ? WORKSPACE_CACHE_TTL_MS : CACHE_TTL_MS) });
       this.hashOf.set(actor.tokenId, hash);

@@ -129,10 +129,19 @@ export class EventBus {
     if (reconnected) this.revoked({ all: true }); // a revocation may have been announced meanwhile
   }
 
+  /**
+   * Whether revocations are being heard right now. While they are not, nothing may trust a cached
+   * token (src/auth/authenticate.ts): a revocation committed meanwhile would go unnoticed here.
+   */
+  get listening(): boolean {
+    return this.listener !== undefined;
+  }
+
   private scheduleReconnect(client: pg.Client) {
     if (this.stopped || this.listener !== client) return;
     this.listener = undefined;
     client.end().catch(() => undefined);
+    this.revoked({ all: true }); // from now until the reconnect, revocations go unheard
     const attempt = () => {
       if (this.stopped) return;
       this.connect().catch((err: Error) => {
