@@ -7,6 +7,7 @@ import type { Tx } from '../db/client.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import type { Secret, SecretScope, Workspace } from '../generated/prisma/client.ts';
 import { enqueueJob } from '../jobs/enqueue.ts';
+import { RUNTIME_TOKEN_LABEL } from '../operations/tokens.ts';
 import { AppError } from '../shared/errors.ts';
 import { expectId, newId } from '../shared/ids.ts';
 import { parseInput } from '../shared/validate.ts';
@@ -253,6 +254,19 @@ export async function listSecrets(ctx: Ctx, args: { scope?: SecretScope | null; 
 export type RuntimeSecretValue = { key: string; value: string; version: number };
 
 /**
+ * A managed runtime's (local, ec2) secrets go only to a token its own provisioning minted. Tokens
+ * issued for such a workspace before issueWorkspaceToken was confined to external workspaces (by
+ * an admin, or by a concierge) are still valid in an upgraded database: they read nothing here.
+ */
+async function requireOwnRuntime(ctx: Ctx, actor: Extract<Actor, { kind: 'WORKSPACE' }>): Promise<void> {
+  const row = await ctx.db.prisma.workspaceToken.findUnique({ where: { id: actor.tokenId }, select: { label: true, workspace: { select: { provider: true } } } });
+  const managed = row ? ctx.providers.get(row.workspace.provider)?.startsRuntime !== false : true;
+  if (!row || (managed && !(row.label ?? '').startsWith(RUNTIME_TOKEN_LABEL))) {
+    throw new AppError('FORBIDDEN', 'this workspace runs a runtime Trellis started: only that runtime\'s own token reads its secrets');
+  }
+}
+
+/**
  * `runtimeSecrets`: only for a workspace token — its org's runtime-consumed ORG secrets and its
  * own runtime-consumed WORKSPACE secrets (the workspace's wins on a shared key), each read at
  * exactly the version its row names.
@@ -260,6 +274,7 @@ export type RuntimeSecretValue = { key: string; value: string; version: number }
 export async function runtimeSecrets(ctx: Ctx): Promise<RuntimeSecretValue[]> {
   const actor = requireActor(ctx.actor);
   if (actor.kind !== 'WORKSPACE') throw new AppError('FORBIDDEN', 'runtimeSecrets is only for a workspace token');
+  await requireOwnRuntime(ctx, actor);
   const rows = await ctx.db.prisma.secret.findMany({
     where: { orgId: actor.orgId, runtimeConsumed: true, OR: [{ scope: 'ORG' }, { scope: 'WORKSPACE', workspaceId: actor.workspaceId }] },
   });

@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { issueWorkspaceToken } from '../../src/orgs/tokens.ts';
+import { issueWorkspaceToken, mintWorkspaceToken } from '../../src/orgs/tokens.ts';
+import { RUNTIME_TOKEN_LABEL } from '../../src/operations/tokens.ts';
+import { runtimeSecrets } from '../../src/secrets/service.ts';
+import { hashToken } from '../../src/auth/tokens.ts';
 import { stopLeg } from '../../src/operations/stop.ts';
 import { AppError } from '../../src/shared/errors.ts';
 import { switchProvider } from '../../src/workspaces/switch-provider.ts';
@@ -49,6 +52,19 @@ describe('issueWorkspaceToken during switchProvider', () => {
 
     expect(await codeOf(issueWorkspaceToken(ctx, workspaceId))).toBe('CONFLICT');
     expect(await svc.db.prisma.workspaceToken.count({ where: { workspaceId, revokedAt: null } })).toBe(0);
+  });
+
+  it('a token issued for a managed workspace before issuing was confined to external ones reads none of its secrets; its runtime\'s own token does', async () => {
+    const { workspaceId, orgId } = await seedWorkspace(svc.db, { provider: 'managed', instanceId: null });
+    const ws = { id: workspaceId, orgId };
+    const as = async (token: string) => {
+      const row = await svc.db.prisma.workspaceToken.findUniqueOrThrow({ where: { tokenHash: hashToken(token) } });
+      return { ...svc, actor: { kind: 'WORKSPACE' as const, tokenId: row.id, workspaceId, workspaceKind: 'STANDARD' as const, orgId } };
+    };
+    const legacy = await mintWorkspaceToken(svc, ws, 'issued'); // what the old issueWorkspaceToken wrote
+    const own = await mintWorkspaceToken(svc, ws, `${RUNTIME_TOKEN_LABEL}op_test`);
+    expect(await codeOf(runtimeSecrets(await as(legacy)))).toBe('FORBIDDEN');
+    expect(await codeOf(runtimeSecrets(await as(own)))).toBe('ok');
   });
 
   it('is refused (FORBIDDEN) once the workspace is on a managed provider', async () => {
