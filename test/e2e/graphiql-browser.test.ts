@@ -91,7 +91,7 @@ describe.skipIf(SKIP)('GraphiQL in chromium, offline (the README first session)'
     // a refused subscription is shown, not a spinner, and the server logs the refusal
     await page.locator('.graphiql-execute-button').click(); // stops the running subscription
     await setEditor('.monaco-editor[data-uri$="headers.json"]', JSON.stringify({ Authorization: `Bearer trl_${'x'.repeat(40)}` }));
-    await run('subscription { workspaceEvents { status } }', /invalid or revoked token/);
+    await run('subscription { workspaceEvents { status } }', /invalid, expired or revoked token/);
     await setEditor('.monaco-editor[data-uri$="headers.json"]', '{}');
     await run('subscription { workspaceEvents { status } }', /Authorization: Bearer <token> header is required/);
     expect(server.logs.some((l) => l.includes('request refused: authentication'))).toBe(true);

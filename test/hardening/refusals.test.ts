@@ -107,7 +107,7 @@ describe('every refusal of a subscription releases what it took; per-token caps'
     const cases: { what: string; token?: string; authorization?: string; query?: string; code: string; message: RegExp }[] = [
       { what: 'no token', code: 'UNAUTHENTICATED', message: /header is required/ },
       { what: 'malformed header', authorization: 'Bearer <token>', code: 'UNAUTHENTICATED', message: /must be "Bearer <token>"/ },
-      { what: 'unknown token', token: `trl_${'x'.repeat(40)}`, code: 'UNAUTHENTICATED', message: /invalid or revoked/ },
+      { what: 'unknown token', token: `trl_${'x'.repeat(40)}`, code: 'UNAUTHENTICATED', message: /invalid, expired or revoked/ },
       { what: 'validation', token: server.adminToken, query: 'subscription { workspaceEvents { nope } }', code: 'BAD_USER_INPUT', message: /nope/ },
       {
         what: 'complexity',
@@ -124,7 +124,7 @@ describe('every refusal of a subscription releases what it took; per-token caps'
       expect(body.errors?.[0]?.message, c.what).toMatch(c.message);
       expect(await subscribers(server), c.what).toBe(0);
     }
-    expect(server.logs.some((l) => l.includes('request refused: authentication') && l.includes('invalid or revoked'))).toBe(true);
+    expect(server.logs.some((l) => l.includes('request refused: authentication') && l.includes('invalid, expired or revoked'))).toBe(true);
   });
 
   it('at most TRELLIS_MAX_STREAMS_PER_TOKEN streams per token, graphql-ws and SSE together; the refusal is RATE_LIMITED and takes nothing', async () => {
@@ -195,7 +195,7 @@ describe('every refusal of a subscription releases what it took; per-token caps'
     expect(missing.reason).toMatch(/authorization is required/);
     const invalid = await raw({ authorization: `Bearer trl_${'y'.repeat(40)}` });
     expect(invalid.code).toBe(4403);
-    expect(invalid.reason).toMatch(/invalid or revoked/);
+    expect(invalid.reason).toMatch(/invalid, expired or revoked/);
     expect(server.logs.some((l) => l.includes('graphql-ws connection refused'))).toBe(true);
   });
 });
