@@ -45,7 +45,8 @@ describe('a production install', () => {
       };
       child.stdout.on('data', take);
       child.stderr.on('data', take);
-      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      // 'close': npm may exit before the server it started has written its last line to the shared pipe
+      const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
       return { child, output: () => output, exited };
     };
 
