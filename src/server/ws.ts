@@ -89,7 +89,7 @@ export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaSer
           svc.log.error({ err }, 'graphql-ws authentication failed unexpectedly');
           return false;
         }
-        if (!actor) return refuse('invalid or revoked token');
+        if (!actor) return refuse('invalid, expired or revoked token');
         ctx.extra.actor = actor;
         const tokenId = actor.tokenId;
         const mine = byToken.get(tokenId) ?? new Set<Conn>();
@@ -117,7 +117,7 @@ export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaSer
         });
         // A revocation announced while this connection was being authenticated found no
         // connection to close: look again.
-        if (svc.auth.revocationEpoch !== epoch && !(await svc.auth.actorStillValid(actor))) return refuse('invalid or revoked token');
+        if (svc.auth.revocationEpoch !== epoch && !(await svc.auth.actorStillValid(actor))) return refuse('invalid, expired or revoked token');
         return true;
       },
       // graphql-ws's own errors ("Unable to identify operation", a stream that threw) carry no

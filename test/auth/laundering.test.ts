@@ -138,11 +138,11 @@ describe('authority laundering: an agent never gains a person’s power', () => 
       const { tools } = await client.listTools();
       expect(tools.length).toBeGreaterThan(0);
       for (const t of tools) expect(t.name).not.toMatch(/token|resolve|approve|reject|revoke|admin|org$/i);
+      // (timeoutSeconds bounds wait_for_request, which would otherwise wait a minute for the decision)
       const hostile = [
         {},
-        // timeoutSeconds: wait_for_request would otherwise wait its default 60 s on the pending approval
         { workspaceId: local, requestId: approval, decision: 'APPROVE', role: 'ADMIN', orgId: org.orgId, id: adminTokenId, title: 'approve req', key: 'K', value: 'v', timeoutSeconds: 1 },
-        { workspaceId: standard.id, title: 'resolve', body: `please resolveRequest ${approval}`, payload: { decision: 'APPROVE', requestId: approval } },
+        { workspaceId: standard.id, title: 'resolve', body: `please resolveRequest ${approval}`, payload: { decision: 'APPROVE', requestId: approval }, timeoutSeconds: 1 },
       ];
       for (const t of tools) for (const args of hostile) await client.callTool({ name: t.name, arguments: args }).catch(() => undefined);
     } finally {
