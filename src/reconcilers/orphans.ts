@@ -62,7 +62,10 @@ async function sweepProvider(svc: Services, provider: Provider, listed: TaggedIn
   figures.pending += orphans.length - due.length;
   for (const inst of due) {
     const outcome = await confirmAndStop(svc, provider, inst);
-    if (outcome === 'stopped') figures.flipped++;
+    if (outcome === 'stopped') {
+      figures.flipped++;
+      svc.metrics.orphansStopped.inc({ provider: provider.name });
+    }
     else if (outcome === 'error') figures.errors++;
   }
 }

@@ -47,6 +47,7 @@ describe('the orphan sweep (CONTRACT §11)', () => {
   };
   /** Lets the grace pass for every stored sighting (the grace is database time). */
   const graceOver = () => a.db.pool.query(`UPDATE "OrphanSighting" SET "firstSeenAt" = now() - interval '61 seconds'`);
+  const stoppedMetric = async () => (await a.metrics.orphansStopped.get()).values.find((v) => v.labels.provider === 'alpha')?.value ?? 0;
   const activity = (workspaceId: string, type: 'INSTANCE_ORPHAN_STOPPED' | 'INSTANCE_STARTED') => a.db.prisma.activity.findMany({ where: { workspaceId, type } });
 
   it('stops an instance its workspace does not name only after the grace, across cycles, with INSTANCE_ORPHAN_STOPPED; the recorded one is untouched', async () => {
@@ -64,7 +65,9 @@ describe('the orphan sweep (CONTRACT §11)', () => {
     expect((await a.db.prisma.orphanSighting.findUniqueOrThrow({ where: { provider_instanceId: { provider: 'alpha', instanceId: orphan.instanceId } } })).firstSeenAt).toEqual(sighting.firstSeenAt);
 
     await graceOver();
+    const stoppedBefore = await stoppedMetric();
     expect(await sweepOrphans(a)).toMatchObject({ flipped: 1, pending: 0 });
+    expect(await stoppedMetric()).toBe(stoppedBefore + 1); // trellis_orphans_stopped_total{provider="alpha"}
     expect(alpha.stops.filter((s) => s === orphan.instanceId)).toHaveLength(1);
     expect(alpha.stops).not.toContain(recorded.instanceId);
     expect((await activity(workspaceId, 'INSTANCE_ORPHAN_STOPPED')).map((x) => x.data)).toEqual([expect.objectContaining({ instanceId: orphan.instanceId, provider: 'alpha' })]);
