@@ -7,6 +7,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ec2Provider } from '../../src/providers/ec2/ec2-provider.ts';
 import { listLocalInstances, TAGS_FILE } from '../../src/providers/local/tags.ts';
+import { RUNTIME_TOKEN_LABEL } from '../../src/operations/tokens.ts';
 import { sweepOrphans } from '../../src/reconcilers/orphans.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { newId } from '../../src/shared/ids.ts';
@@ -106,6 +107,22 @@ describe('the orphan sweep (CONTRACT §11)', () => {
     for (const id of [mine.instanceId, inFlight.instanceId, foreign.instanceId]) expect(alpha.stops).not.toContain(id);
     await a.db.prisma.operation.update({ where: { id: inFlight.opId }, data: { status: 'FAILED' } });
     alpha.instances.set(foreign.instanceId, false);
+  });
+
+  it('never adopts an instance whose runtime token its own claim revoked (a late answer for a failed operation, crashed before its stop): it is an orphan', async () => {
+    const { workspaceId } = await seedWorkspace(a.db, { provider: 'alpha', instanceId: null, status: 'FAILED' });
+    const late = running(workspaceId);
+    await a.db.prisma.workspace.update({ where: { id: workspaceId }, data: { claimId: late.opId } });
+    await a.db.prisma.operation.create({ data: { id: late.opId, orgId: (await a.db.prisma.workspace.findUniqueOrThrow({ where: { id: workspaceId } })).orgId, workspaceId, kind: 'PROVISION', status: 'FAILED' } });
+    await a.db.prisma.workspaceToken.create({ data: { id: newId('WorkspaceToken'), workspaceId, label: `${RUNTIME_TOKEN_LABEL}${late.opId}`, tokenHash: randomBytes(16).toString('hex'), revokedAt: new Date() } });
+
+    expect(await sweepOrphans(a)).toMatchObject({ adopted: 0 });
+    expect((await a.db.prisma.workspace.findUniqueOrThrow({ where: { id: workspaceId } })).instanceId).toBeNull();
+    expect(await a.db.prisma.orphanSighting.count({ where: { instanceId: late.instanceId } })).toBe(1);
+    await graceOver();
+    await sweepOrphans(a);
+    expect(alpha.stops).toContain(late.instanceId);
+    expect((await a.db.prisma.workspace.findUniqueOrThrow({ where: { id: workspaceId } })).instanceId).toBeNull();
   });
 
   it('re-confirms right before the stop: a row that names the instance meanwhile is not stopped', async () => {
