@@ -21,6 +21,8 @@ describe('stuck-operation deadline', () => {
   beforeAll(async () => {
     database = await createTestDatabase();
     svc = await makeServices(database.url, [hang], { TRELLIS_OPERATION_DEADLINE_MS: '1500', TRELLIS_PROVISION_ATTEMPTS: '1' });
+    // asAdmin's token must exist: an event stream ends at once for an actor whose token is not valid
+    await svc.db.prisma.apiToken.create({ data: { id: 'tok_test', role: 'INSTANCE_ADMIN', tokenHash: 'deadline-test-admin' } });
   });
   afterAll(async () => {
     await svc?.close();
