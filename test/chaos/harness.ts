@@ -222,6 +222,9 @@ export async function violations(db: pg.Pool, orgId: string, opts: ChaosOptions)
       problems.push(`still PROVISIONING: ${desc}`);
     } else if (mine.length > 1) {
       problems.push(`more than one live instance: ${desc}`);
+    } else if (mine.length === 1 && (mine[0]!.instanceId !== w.instanceId || mine[0]!.provider !== w.provider)) {
+      // OFFLINE or FAILED: a live instance its row does not name is an orphan once the grace is over
+      problems.push(`a live instance its row does not name: ${desc}`);
     }
   }
   return problems;
