@@ -3,6 +3,7 @@ import type { Tx } from '../db/client.ts';
 import type { Operation, Workspace, WorkspaceStatus } from '../generated/prisma/client.ts';
 import { crashPoint } from '../shared/crash-points.ts';
 import { appendActivity, type ActivityEntry } from '../activity/append.ts';
+import { notifyTokensRevoked } from '../auth/revocation.ts';
 import { ProviderError } from '../providers/provider.ts';
 import { applyTransition } from '../workspaces/transition.ts';
 import { mintWorkspaceToken } from '../workspaces/service.ts';
@@ -92,7 +93,9 @@ export async function provision(svc: Services, op: Operation, attempt: Attempt, 
 async function revokeRuntimeTokensOf(tx: Tx, workspaceId: string, opId: string, now: Date): Promise<string[]> {
   const where = { workspaceId, revokedAt: null, label: `${RUNTIME_TOKEN_LABEL}${opId}` };
   const rows = await tx.workspaceToken.findMany({ where, select: { id: true, tokenHash: true } });
-  if (rows.length > 0) await tx.workspaceToken.updateMany({ where: { id: { in: rows.map((r) => r.id) }, revokedAt: null }, data: { revokedAt: now } });
+  if (rows.length === 0) return [];
+  await tx.workspaceToken.updateMany({ where: { id: { in: rows.map((r) => r.id) }, revokedAt: null }, data: { revokedAt: now } });
+  await notifyTokensRevoked(tx, rows.map((r) => r.id)); // every replica drops them on commit (CONTRACT §10)
   return rows.map((r) => r.tokenHash);
 }
 

@@ -24,6 +24,15 @@ export async function stopLeg(svc: Services, op: Operation, ws: Workspace, provi
     await provider.stop(ws.instanceId);
     crashPoint('stop.after-provider');
   }
+  await recordStopped(svc, op, ws, providerName);
+}
+
+/**
+ * The record half of `stopLeg`, for an instance that is gone: clears it from the row (only if it
+ * is still that instance), revokes the runtime tokens, records the step and INSTANCE_STOPPED.
+ */
+export async function recordStopped(svc: Services, op: Operation, ws: Workspace, providerName: string): Promise<void> {
+  const provider = svc.providers.get(providerName);
   const now = svc.clock.now();
   const revoked = await svc.db.prisma.$transaction(async (tx) => {
     if (ws.instanceId) await tx.workspace.updateMany({ where: { id: ws.id, instanceId: ws.instanceId }, data: { instanceId: null, url: null, updatedAt: now } });

@@ -1,6 +1,8 @@
 import type { Services } from '../app/context.ts';
 import type { Provider, TaggedInstance } from '../providers/provider.ts';
 import { appendActivity } from '../activity/append.ts';
+import type { Tx } from '../db/client.ts';
+import { RUNTIME_TOKEN_LABEL } from '../operations/tokens.ts';
 import { crashPoint } from '../shared/crash-points.ts';
 import { emptyFigures, type CycleFigures } from './tick.ts';
 
@@ -48,10 +50,11 @@ export async function sweepOrphans(svc: Services): Promise<OrphanFigures> {
 
 async function sweepProvider(svc: Services, provider: Provider, listed: TaggedInstance[], figures: OrphanFigures): Promise<void> {
   const rows = await loadRows(svc, listed.map((i) => i.workspaceId));
+  const revoked = await revokedRuntimes(svc.db.prisma, listed);
   const orphans: TaggedInstance[] = [];
   for (const inst of listed) {
     figures.processed++;
-    const verdict = judge(provider, inst, rows.workspaces.get(inst.workspaceId), rows.busy);
+    const verdict = judge(provider, inst, rows.workspaces.get(inst.workspaceId), rows.busy, revoked);
     if (verdict === 'foreign') figures.foreign++;
     else if (verdict === 'busy') figures.skipped++;
     else if (verdict === 'adopt') {
@@ -62,7 +65,10 @@ async function sweepProvider(svc: Services, provider: Provider, listed: TaggedIn
   figures.pending += orphans.length - due.length;
   for (const inst of due) {
     const outcome = await confirmAndStop(svc, provider, inst);
-    if (outcome === 'stopped') figures.flipped++;
+    if (outcome === 'stopped') {
+      figures.flipped++;
+      svc.metrics.orphansStopped.inc({ provider: provider.name });
+    }
     else if (outcome === 'error') figures.errors++;
   }
 }
@@ -78,12 +84,24 @@ async function loadRows(svc: Services, workspaceIds: string[]): Promise<{ worksp
   return { workspaces: new Map(rows.map((r) => [r.id, r])), busy: new Set(busy.map((o) => o.workspaceId)) };
 }
 
-function judge(provider: Provider, inst: TaggedInstance, ws: Row | undefined, busy: Set<string>): Verdict {
+/**
+ * Operations whose runtime tokens were all revoked (a late provision answer for a failed operation
+ * revokes them before its stop): what they started can never check in, so it is never adopted.
+ */
+async function revokedRuntimes(db: Tx, listed: TaggedInstance[]): Promise<Set<string>> {
+  const labels = [...new Set(listed.flatMap((i) => (i.operationId ? [`${RUNTIME_TOKEN_LABEL}${i.operationId}`] : [])))];
+  if (labels.length === 0) return new Set();
+  const tokens = await db.workspaceToken.findMany({ where: { label: { in: labels } }, select: { label: true, revokedAt: true } });
+  const live = new Set(tokens.filter((t) => !t.revokedAt).map((t) => t.label));
+  return new Set(tokens.filter((t) => t.revokedAt && !live.has(t.label)).map((t) => t.label!.slice(RUNTIME_TOKEN_LABEL.length)));
+}
+
+function judge(provider: Provider, inst: TaggedInstance, ws: Row | undefined, busy: Set<string>, revoked: Set<string>): Verdict {
   if (!ws) return 'foreign'; // not a workspace of this database: never ours to stop
   if (busy.has(ws.id)) return 'busy'; // the operation in flight records or stops what it started
   if (ws.deletedAt || ws.status === 'STOPPED') return 'orphan';
   if (ws.provider === provider.name && ws.instanceId === inst.instanceId) return 'owned';
-  if (ws.provider === provider.name && !ws.instanceId && inst.operationId && ws.claimId === inst.operationId) return 'adopt';
+  if (ws.provider === provider.name && !ws.instanceId && inst.operationId && ws.claimId === inst.operationId && !revoked.has(inst.operationId)) return 'adopt';
   return 'orphan';
 }
 
@@ -139,7 +157,7 @@ async function confirmAndStop(svc: Services, provider: Provider, inst: TaggedIns
       const [ws] = await tx.$queryRaw<Row[]>`
         SELECT id, "orgId", provider, "instanceId", "claimId", status::text AS status, "deletedAt" FROM "Workspace" WHERE id = ${inst.workspaceId} FOR NO KEY UPDATE`;
       const busy = await tx.operation.count({ where: { workspaceId: inst.workspaceId, status: { in: ['QUEUED', 'RUNNING'] } } });
-      if (judge(provider, inst, ws, busy > 0 ? new Set([inst.workspaceId]) : new Set()) !== 'orphan') return false;
+      if (judge(provider, inst, ws, busy > 0 ? new Set([inst.workspaceId]) : new Set(), await revokedRuntimes(tx, [inst])) !== 'orphan') return false;
       const { count } = await tx.orphanSighting.updateMany({ where: { provider: provider.name, instanceId: inst.instanceId, stopRequestedAt: null }, data: { stopRequestedAt: svc.clock.now() } });
       if (count === 1) {
         const why = ws!.deletedAt ? 'its workspace is deleted' : ws!.status === 'STOPPED' ? 'its workspace is stopped' : `its workspace names ${ws!.instanceId ?? 'no instance'}`;

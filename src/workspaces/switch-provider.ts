@@ -7,7 +7,7 @@ import { createOperation, operationConflict } from '../operations/create.ts';
 import { finishOperation, recordStep } from '../operations/finish.ts';
 import { provision, STEP_PROVISIONING, type Outcome } from '../operations/provision.ts';
 import type { Attempt } from '../operations/kinds.ts';
-import { describeFailure, isRetryable, STEP_STOPPED, stopLeg } from '../operations/stop.ts';
+import { describeFailure, isRetryable, recordStopped, STEP_STOPPED, stopLeg } from '../operations/stop.ts';
 import { ProviderError } from '../providers/provider.ts';
 import { crashPoint } from '../shared/crash-points.ts';
 import { AppError } from '../shared/errors.ts';
@@ -99,8 +99,14 @@ export async function switchJob(svc: Services, op: Operation, attempt: Attempt):
     } catch (err) {
       const message = describeFailure(svc, err, op, 'stopping the old instance');
       if (isRetryable(err) && !last) throw new Error(message);
-      await rollbackSwitch(svc, op, `could not stop the old instance on ${plan.from}: ${message}`);
-      return;
+      // A stop can take effect and still report a failure (an answer lost after processing): a
+      // rollback would then restore a live status with nothing running (CONTRACT §6.3).
+      if (!(await provenGone(svc, plan.from, ws.instanceId))) {
+        await rollbackSwitch(svc, op, `could not stop the old instance on ${plan.from}: ${message}`);
+        return;
+      }
+      svc.log.warn({ operationId: op.id, instanceId: ws.instanceId, error: message }, 'the stop reported a failure but the old instance is gone; the switch goes on');
+      await recordStopped(svc, op, ws, plan.from);
     }
     crashPoint('switch.after-stop');
   }
@@ -120,6 +126,17 @@ export async function switchJob(svc: Services, op: Operation, attempt: Attempt):
   }
 
   return provision(svc, op, attempt, outcome);
+}
+
+/** Whether the provider answers that `instanceId` is not running (an error or no answer proves nothing). */
+async function provenGone(svc: Services, providerName: string, instanceId: string | null): Promise<boolean> {
+  const provider = svc.providers.get(providerName);
+  if (!instanceId || !provider?.available()) return false;
+  try {
+    return (await provider.isRunning([instanceId])).get(instanceId) === false;
+  } catch {
+    return false;
+  }
 }
 
 /** Step of a switch that provisions again on the old provider (the old instance is gone). */

@@ -38,7 +38,7 @@ describe('crash testing (issue 12)', () => {
         });
         process.stdout.write(`chaos seed ${seed}: ${result.crashes} crashes tried (${JSON.stringify(result.byPoint)}), ${result.actions} actions, invariant checks ${result.invariantChecks}; violations: ${result.violations.length}\n`);
         expect(result.violations).toEqual([]);
-        expect(result.crashes).toBe(crashesPerSeed);
+        expect(result.crashes).toBeGreaterThanOrEqual(crashesPerSeed); // a crash during recovery is one more
       } finally {
         await cleanupDataDir(dataDir);
         await database.drop();

@@ -117,6 +117,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       // restart (armed again) and settle; a crash during recovery is one more crash
       for (;;) {
         await start();
+        plantOrphan(r, opts.aws, await workspaces(db, orgId));
         const problems = await settle(db, orgId, opts, () => dead, opts.settleMs ?? 45_000);
         if (dead) {
           await api.exited;
@@ -180,9 +181,32 @@ function liveInstances(opts: ChaosOptions): Map<string, { provider: string; inst
   return out;
 }
 
+/** Tag of the instances the harness plants itself: their fake runtime never boots. */
+const PLANTED_TAG = 'trellis:chaos-planted';
+
+/**
+ * After every crash, one instance no row names (as a leaked box would be), tagged for one of the
+ * org's workspaces by an operation that never existed: only the orphan sweep can stop it, so the
+ * invariants fail if the sweep does not work (and its crash point becomes reachable).
+ */
+function plantOrphan(r: ReturnType<typeof rng>, aws: FakeAws, rows: Ws[]): void {
+  if (rows.length === 0) return;
+  const ws = r.pick(rows);
+  const id = `i-${randomBytes(9).toString('hex').slice(0, 17)}`;
+  aws.instances.set(id, {
+    id, reservationId: `r-${randomBytes(9).toString('hex').slice(0, 17)}`, imageId: 'ami-planted', instanceType: 't3.small', subnetId: undefined, clientToken: undefined,
+    paramsKey: 'planted', userData: undefined, tags: { 'trellis:workspace': ws.id, 'trellis:operation': `op_${randomBytes(16).toString('hex')}`, [PLANTED_TAG]: '1' },
+    launchedAt: Date.now(), terminatedAt: undefined,
+  });
+}
+
 /** The invariants of issue 12; an empty list when they all hold. */
 export async function violations(db: pg.Pool, orgId: string, opts: ChaosOptions): Promise<string[]> {
   const problems: string[] = [];
+  for (const inst of opts.aws.instances.values()) {
+    const state = opts.aws.stateOf(inst);
+    if (inst.tags[PLANTED_TAG] && (state === 'pending' || state === 'running')) problems.push(`orphan ${inst.id} (planted for ${inst.tags['trellis:workspace']}) still running`);
+  }
   const active = await activeOps(db, orgId);
   if (active) problems.push(`${active} operation(s) not terminal`);
   const live = liveInstances(opts);
@@ -198,6 +222,9 @@ export async function violations(db: pg.Pool, orgId: string, opts: ChaosOptions)
       problems.push(`still PROVISIONING: ${desc}`);
     } else if (mine.length > 1) {
       problems.push(`more than one live instance: ${desc}`);
+    } else if (mine.length === 1 && (mine[0]!.instanceId !== w.instanceId || mine[0]!.provider !== w.provider)) {
+      // OFFLINE or FAILED: a live instance its row does not name is an orphan once the grace is over
+      problems.push(`a live instance its row does not name: ${desc}`);
     }
   }
   return problems;
@@ -231,7 +258,7 @@ function fakeEc2Runtimes(aws: FakeAws, url: () => string | undefined): { stop: (
       for (const inst of aws.instances.values()) {
         const state = aws.stateOf(inst);
         const ws = inst.tags['trellis:workspace'];
-        if (!ws || (state !== 'pending' && state !== 'running')) continue;
+        if (!ws || inst.tags[PLANTED_TAG] || (state !== 'pending' && state !== 'running')) continue;
         if (!booted.has(inst.id)) {
           const secret = aws.secrets.get(`trellis/workspaces/${ws}/runtime-token`);
           booted.set(inst.id, secret ? secret.versions.get(secret.current) ?? null : null);

@@ -1,8 +1,11 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorker } from '../../src/jobs/worker.ts';
 import { createWorkspace } from '../../src/workspaces/service.ts';
 import { restartWorkspace, stopWorkspace } from '../../src/workspaces/operations.ts';
 import { operationFailures } from '../../src/events/streams.ts';
+import { RUNTIME_TOKEN_LABEL } from '../../src/operations/tokens.ts';
+import { TOKEN_CHANNEL } from '../../src/auth/revocation.ts';
 import { sweepStuckOperations } from '../../src/reconcilers/stuck-operations.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { FakeProvider, Gate } from '../support/fake-provider.ts';
@@ -18,6 +21,8 @@ describe('stuck-operation deadline', () => {
   beforeAll(async () => {
     database = await createTestDatabase();
     svc = await makeServices(database.url, [hang], { TRELLIS_OPERATION_DEADLINE_MS: '1500', TRELLIS_PROVISION_ATTEMPTS: '1' });
+    // asAdmin's token must exist: an event stream ends at once for an actor whose token is not valid
+    await svc.db.prisma.apiToken.create({ data: { id: 'tok_test', role: 'INSTANCE_ADMIN', tokenHash: 'deadline-test-admin' } });
   });
   afterAll(async () => {
     await svc?.close();
@@ -28,6 +33,7 @@ describe('stuck-operation deadline', () => {
     const { orgId } = await seedWorkspace(svc.db, { provider: 'hang' });
     const gate = new Gate();
     hang.provisionGate = gate;
+    hang.startsRuntime = true; // its late answer mints a runtime token
     const ws = await createWorkspace(asAdmin(svc), { orgId, name: 'stuck', provider: 'hang' });
     const worker = await startWorker(svc, { pollInterval: 100 });
     try {
@@ -41,10 +47,24 @@ describe('stuck-operation deadline', () => {
       const activity = await svc.db.prisma.activity.findMany({ where: { workspaceId: ws.id }, orderBy: { id: 'asc' } });
       expect(activity.map((a) => a.type)).toEqual(['WORKSPACE_CREATED', 'PROVISION_STARTED', 'PROVISION_FAILED', 'STATUS_CHANGED']);
 
-      // The provider answers late: nothing changes, and the instance it started is stopped.
-      hang.provisionGate = undefined;
-      gate.release();
-      await pollUntil('the orphan instance to be stopped', () => (hang.stops.includes(`hang-${op.id}`) ? true : undefined), 10_000, 20);
+      // The provider answers late: nothing changes, and the instance it started is stopped; its
+      // runtime token is revoked and every replica told so (CONTRACT §10), or another replica's
+      // cache would still let that runtime in.
+      const listener = new pg.Client({ connectionString: database.url });
+      await listener.connect();
+      const announced: string[] = [];
+      listener.on('notification', (n) => { if (n.channel === TOKEN_CHANNEL) announced.push(n.payload ?? ''); });
+      await listener.query(`LISTEN ${TOKEN_CHANNEL}`);
+      try {
+        hang.provisionGate = undefined;
+        gate.release();
+        await pollUntil('the orphan instance to be stopped', () => (hang.stops.includes(`hang-${op.id}`) ? true : undefined), 10_000, 20);
+        const token = await svc.db.prisma.workspaceToken.findFirstOrThrow({ where: { workspaceId: ws.id, label: `${RUNTIME_TOKEN_LABEL}${op.id}` } });
+        expect(token.revokedAt).not.toBeNull();
+        await pollUntil('the revocation to be announced', () => (announced.some((p) => p.includes(token.id)) ? true : undefined), 5_000, 20);
+      } finally {
+        await listener.end();
+      }
       expect(await svc.db.prisma.workspace.findUniqueOrThrow({ where: { id: ws.id } })).toMatchObject({ status: 'FAILED', instanceId: null });
       expect((await svc.db.prisma.operation.findUniqueOrThrow({ where: { id: op.id } })).status).toBe('FAILED');
 
@@ -57,6 +77,7 @@ describe('stuck-operation deadline', () => {
       expect(done).toMatchObject({ status: 'SUCCEEDED', error: null });
       expect(await svc.db.prisma.workspace.findUniqueOrThrow({ where: { id: ws.id } })).toMatchObject({ status: 'PROVISIONING', instanceId: `hang-${restart.id}`, lastSampleError: null });
     } finally {
+      hang.startsRuntime = false;
       gate.release();
       await worker.stop();
     }

@@ -159,6 +159,27 @@ describe('switchProvider (CONTRACT §6)', () => {
     expect(await activityTypes(workspaceId)).toEqual(['STATUS_CHANGED', 'INSTANCE_STOPPED', 'SWITCH_ROLLED_BACK', 'PROVISION_STARTED', 'INSTANCE_STARTED']);
   });
 
+  it('a stop that took effect but reported a failure never restores a live status: the old instance is proven gone, so the switch rolls forward', async () => {
+    const { workspaceId } = await seedWorkspace(a.db, { provider: 'alpha', status: 'ONLINE' });
+    const old = `alpha-old-${workspaceId}`;
+    alpha.instances.set(old, true);
+    const won = await switchProvider(asAdmin(a), { workspaceId, provider: 'beta' });
+    // the provider terminates the instance, then the answer is lost (e.g. a connection reset after processing)
+    alpha.onStop = (id) => { if (id === old) alpha.instances.set(old, false); };
+    alpha.stopFailure = new ProviderError('connection reset after the request was processed', false);
+    try {
+      await withWorker(a, async () => {
+        expect(await finished(won.operation.id)).toMatchObject({ status: 'SUCCEEDED' });
+      });
+    } finally {
+      alpha.onStop = undefined;
+      alpha.stopFailure = undefined;
+    }
+    // not ONLINE naming a stopped instance: the switch went on to beta
+    expect(await a.db.prisma.workspace.findUniqueOrThrow({ where: { id: workspaceId } })).toMatchObject({ status: 'PROVISIONING', provider: 'beta', instanceId: `beta-${won.operation.id}` });
+    expect(await activityTypes(workspaceId)).toContain('INSTANCE_STOPPED');
+  });
+
   it('a provider-write failure after the stop whose re-provision on the old provider fails too ends FAILED, loudly (lastSampleError, PROVISION_FAILED)', async () => {
     const { workspaceId } = await seedWorkspace(a.db, { provider: 'alpha', status: 'ONLINE' });
     const won = await switchProvider(asAdmin(a), { workspaceId, provider: 'beta' });

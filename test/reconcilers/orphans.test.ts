@@ -7,6 +7,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ec2Provider } from '../../src/providers/ec2/ec2-provider.ts';
 import { listLocalInstances, TAGS_FILE } from '../../src/providers/local/tags.ts';
+import { RUNTIME_TOKEN_LABEL } from '../../src/operations/tokens.ts';
 import { sweepOrphans } from '../../src/reconcilers/orphans.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { newId } from '../../src/shared/ids.ts';
@@ -47,6 +48,7 @@ describe('the orphan sweep (CONTRACT §11)', () => {
   };
   /** Lets the grace pass for every stored sighting (the grace is database time). */
   const graceOver = () => a.db.pool.query(`UPDATE "OrphanSighting" SET "firstSeenAt" = now() - interval '61 seconds'`);
+  const stoppedMetric = async () => (await a.metrics.orphansStopped.get()).values.find((v) => v.labels.provider === 'alpha')?.value ?? 0;
   const activity = (workspaceId: string, type: 'INSTANCE_ORPHAN_STOPPED' | 'INSTANCE_STARTED') => a.db.prisma.activity.findMany({ where: { workspaceId, type } });
 
   it('stops an instance its workspace does not name only after the grace, across cycles, with INSTANCE_ORPHAN_STOPPED; the recorded one is untouched', async () => {
@@ -64,7 +66,9 @@ describe('the orphan sweep (CONTRACT §11)', () => {
     expect((await a.db.prisma.orphanSighting.findUniqueOrThrow({ where: { provider_instanceId: { provider: 'alpha', instanceId: orphan.instanceId } } })).firstSeenAt).toEqual(sighting.firstSeenAt);
 
     await graceOver();
+    const stoppedBefore = await stoppedMetric();
     expect(await sweepOrphans(a)).toMatchObject({ flipped: 1, pending: 0 });
+    expect(await stoppedMetric()).toBe(stoppedBefore + 1); // trellis_orphans_stopped_total{provider="alpha"}
     expect(alpha.stops.filter((s) => s === orphan.instanceId)).toHaveLength(1);
     expect(alpha.stops).not.toContain(recorded.instanceId);
     expect((await activity(workspaceId, 'INSTANCE_ORPHAN_STOPPED')).map((x) => x.data)).toEqual([expect.objectContaining({ instanceId: orphan.instanceId, provider: 'alpha' })]);
@@ -103,6 +107,22 @@ describe('the orphan sweep (CONTRACT §11)', () => {
     for (const id of [mine.instanceId, inFlight.instanceId, foreign.instanceId]) expect(alpha.stops).not.toContain(id);
     await a.db.prisma.operation.update({ where: { id: inFlight.opId }, data: { status: 'FAILED' } });
     alpha.instances.set(foreign.instanceId, false);
+  });
+
+  it('never adopts an instance whose runtime token its own claim revoked (a late answer for a failed operation, crashed before its stop): it is an orphan', async () => {
+    const { workspaceId } = await seedWorkspace(a.db, { provider: 'alpha', instanceId: null, status: 'FAILED' });
+    const late = running(workspaceId);
+    await a.db.prisma.workspace.update({ where: { id: workspaceId }, data: { claimId: late.opId } });
+    await a.db.prisma.operation.create({ data: { id: late.opId, orgId: (await a.db.prisma.workspace.findUniqueOrThrow({ where: { id: workspaceId } })).orgId, workspaceId, kind: 'PROVISION', status: 'FAILED' } });
+    await a.db.prisma.workspaceToken.create({ data: { id: newId('WorkspaceToken'), workspaceId, label: `${RUNTIME_TOKEN_LABEL}${late.opId}`, tokenHash: randomBytes(16).toString('hex'), revokedAt: new Date() } });
+
+    expect(await sweepOrphans(a)).toMatchObject({ adopted: 0 });
+    expect((await a.db.prisma.workspace.findUniqueOrThrow({ where: { id: workspaceId } })).instanceId).toBeNull();
+    expect(await a.db.prisma.orphanSighting.count({ where: { instanceId: late.instanceId } })).toBe(1);
+    await graceOver();
+    await sweepOrphans(a);
+    expect(alpha.stops).toContain(late.instanceId);
+    expect((await a.db.prisma.workspace.findUniqueOrThrow({ where: { id: workspaceId } })).instanceId).toBeNull();
   });
 
   it('re-confirms right before the stop: a row that names the instance meanwhile is not stopped', async () => {
