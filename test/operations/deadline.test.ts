@@ -88,8 +88,6 @@ describe('stuck-operation deadline', () => {
     const gate = new Gate();
     hang.stopGate = gate;
     await svc.events.start();
-    // an event stream ends when its token is not (or no longer) valid: the test actor's must exist
-    await svc.db.prisma.apiToken.upsert({ where: { id: 'tok_test' }, create: { id: 'tok_test', role: 'INSTANCE_ADMIN', tokenHash: 'f'.repeat(64) }, update: {} });
     const alerts = await operationFailures(asAdmin(svc));
     const worker = await startWorker(svc, { pollInterval: 100 });
     try {
