@@ -25,25 +25,6 @@ export async function restartWorkspace(ctx: Ctx, workspaceId: string): Promise<O
   return retryLostRace(async () => claimRestart(ctx, await loadWorkspace(ctx, workspaceId, 'workspace:restart')));
 }
 
-/**
- * A restart Trellis asks for itself (a debounced or released secret restart): the same claim as
- * restartWorkspace, with no actor, re-reading the row when a concurrent change wins the race.
- */
-export async function restartAsSystem(svc: Services, ws: Workspace): Promise<Operation> {
-  const ctx: Ctx = { ...svc, actor: undefined };
-  let current = ws;
-  return retryLostRace(async () => {
-    if (current.deletedAt || current.status === 'STOPPED' || current.status === 'PROVISIONING') {
-      throw new AppError('CONFLICT', `a ${current.status}${current.deletedAt ? ' deleted' : ''} workspace is not restarted for a secret change`);
-    }
-    const op = await claimRestart(ctx, current).catch(async (err: unknown) => {
-      if (err instanceof LostRace) current = (await svc.db.prisma.workspace.findUnique({ where: { id: ws.id } })) ?? current;
-      throw err;
-    });
-    return op;
-  });
-}
-
 async function claimRestart(ctx: Ctx, ws: Workspace): Promise<Operation> {
   const now = ctx.clock.now();
   const who = { actorKind: ctx.actor?.kind ?? null, actorId: ctx.actor ? actorId(ctx.actor) : null };
