@@ -8,6 +8,7 @@ import { LocalProvider } from '../../src/providers/local/local-provider.ts';
 import { ProviderError } from '../../src/providers/provider.ts';
 import { readPluginSettings } from '../../src/runtime/settings.ts';
 import { createLogger } from '../../src/shared/logger.ts';
+import { isAlive } from '../../src/shared/processes.ts';
 
 describe('local provider idempotency', () => {
   const cleanups: (() => Promise<void> | void)[] = [];
@@ -86,5 +87,26 @@ describe('local provider idempotency', () => {
     expect((await provider.isRunning([instanceId])).get(instanceId)).toBe(false);
     // a new instance goes to the runtime folder
     expect(provider.instanceDir('lcl_00000000000000000000000000000004')).toBe(path.join(runtimes, 'lcl_00000000000000000000000000000004'));
+  });
+
+  it('stops a runtime found without a pid file that ignores SIGTERM: its group gets SIGKILL after the grace', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-local-'));
+    cleanups.push(() => fs.rm(dir, { recursive: true, force: true }));
+    const provider = new LocalProvider({
+      instancesDir: dir, isolation: new RuntimeIsolation({ runtimeDir: dir, uids: undefined }), apiUrl: () => 'http://127.0.0.1:9/graphql',
+      heartbeatIntervalMs: 1000, log: createLogger('silent'), stopGraceMs: 200,
+    });
+    const instanceId = 'lcl_00000000000000000000000000000005';
+    await fs.mkdir(provider.workspaceDir(instanceId), { recursive: true }); // its folder, but no pid file (a crash right after the spawn)
+    const stubborn = spawn(process.execPath, ['-e', "process.on('SIGTERM', () => {}); process.stdout.write('ready'); setInterval(() => {}, 1000)"], {
+      env: { TRELLIS_INSTANCE_ID: instanceId }, stdio: ['ignore', 'pipe', 'ignore'], detached: true,
+    });
+    cleanups.push(() => { try { process.kill(-stubborn.pid!, 'SIGKILL'); } catch { /* stopped */ } });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => stubborn.once('exit', (_code, signal) => resolve(signal)));
+    await new Promise((resolve) => stubborn.stdout!.once('data', resolve)); // its SIGTERM handler is installed
+
+    await provider.stop(instanceId);
+    expect(isAlive(stubborn.pid!)).toBe(false);
+    expect(await exited).toBe('SIGKILL');
   });
 });

@@ -19,6 +19,8 @@ export type LocalProviderOptions = {
   isolation: RuntimeIsolation;
   /** Where an older build kept instance folders (DATA_DIR/instances): its runtimes stay adoptable and stoppable. */
   legacyInstancesDir?: string;
+  /** How long a stopped runtime's process group has between SIGTERM and SIGKILL (default 10 s). */
+  stopGraceMs?: number;
 };
 
 /**
@@ -112,11 +114,17 @@ export class LocalProvider implements Provider {
     } catch {
       return;
     }
-    const deadline = Date.now() + 10_000;
-    while (this.pidOf(instanceId) !== undefined) {
-      if (Date.now() > deadline) {
+    // Watched by pid and environment, not by pid file: a runtime found without one escalates too.
+    const marker = `TRELLIS_INSTANCE_ID=${instanceId}`;
+    const stillRunning = () => isAlive(pid) && (environOf(pid)?.includes(marker) ?? false);
+    const deadline = Date.now() + (this.opts.stopGraceMs ?? 10_000);
+    let killed = false;
+    while (stillRunning()) {
+      if (!killed && Date.now() > deadline) {
         try { process.kill(-pid, 'SIGKILL'); } catch { /* already gone */ }
-        break;
+        killed = true;
+      } else if (killed && Date.now() > deadline + 5_000) {
+        break; // not even SIGKILL took (uninterruptible sleep): the orphan sweep tries again later
       }
       await new Promise((r) => setTimeout(r, 50));
     }
