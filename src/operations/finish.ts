@@ -3,6 +3,7 @@ import type { Tx } from '../db/client.ts';
 import type { OperationStatus } from '../generated/prisma/enums.ts';
 import type { Operation } from '../generated/prisma/client.ts';
 import { appendActivity } from '../activity/append.ts';
+import { afterCommit, transaction } from '../db/after-commit.ts';
 
 type Finished = Extract<OperationStatus, 'SUCCEEDED' | 'FAILED' | 'ROLLED_BACK'>;
 
@@ -12,8 +13,10 @@ export async function finishOperation(svc: Pick<Services, 'db' | 'clock'> & Part
   const finishedAt = svc.clock.now();
   const { count } = await db.operation.updateMany({ where: { id: opId, status: 'RUNNING' }, data: { status, error, finishedAt } });
   if (count === 1 && svc.metrics) {
+    const { metrics } = svc;
     const op = await db.operation.findUnique({ where: { id: opId }, select: { kind: true, createdAt: true } });
-    if (op) svc.metrics.operationFinished(op.kind, status, op.createdAt, finishedAt);
+    // counted once the finish is durable: a rolled-back transaction finished nothing
+    if (op) afterCommit(tx, () => metrics.operationFinished(op.kind, status, op.createdAt, finishedAt));
   }
   return count === 1;
 }
@@ -42,6 +45,6 @@ export async function failOperationLoudly(
     }]);
   };
   if (opts.tx) await run(opts.tx);
-  else await svc.db.prisma.$transaction(run);
+  else await transaction(svc.db.prisma, run);
   svc.log.error({ operationId: op.id, workspaceId: op.workspaceId, kind: op.kind, error: message }, 'operation failed');
 }

@@ -11,6 +11,7 @@ import { finishOperation, recordStep } from './finish.ts';
 import type { Attempt } from './kinds.ts';
 import { describeFailure, isRetryable } from './stop.ts';
 import { forgetTokens, RUNTIME_TOKEN_LABEL } from './tokens.ts';
+import { transaction } from '../db/after-commit.ts';
 
 export const STEP_PROVISIONING = 'PROVISIONING';
 
@@ -62,7 +63,7 @@ export async function provision(svc: Services, op: Operation, attempt: Attempt, 
   // runtime registered meanwhile, adopts it (finishOffClaim); the orphan sweep is the last net.
   crashPoint('provision.after-provider');
   const instanceId = result.instanceId;
-  const { recorded, revoked } = await svc.db.prisma.$transaction(async (tx) => {
+  const { recorded, revoked } = await transaction(svc.db.prisma, async (tx) => {
     await tx.$executeRaw`SELECT id FROM "Workspace" WHERE id = ${ws.id} FOR NO KEY UPDATE`;
     const finished = await finishOperation(svc, op.id, outcome.status, outcome.error, tx);
     // Finished elsewhere meanwhile (the deadline sweep failed it): the instance is still recorded
@@ -127,7 +128,7 @@ async function finishOffClaim(svc: Services, op: Operation, ws: Workspace, outco
   const adopted = mine && !ws.instanceId ? await findStarted(svc, op, ws) : undefined;
   const healthy = (ws.status === 'ONLINE' || ws.status === 'DEGRADED') && ownsClaim(ws, op);
   const failure = `the workspace left this operation's PROVISIONING claim (now ${ws.status}) before provisioning finished`;
-  await svc.db.prisma.$transaction(async (tx) => {
+  await transaction(svc.db.prisma, async (tx) => {
     const kept = adopted ? await recordInstance(tx, ws, adopted, null) : false;
     if (!(await finishOperation(svc, op.id, kept || healthy ? outcome.status : 'FAILED', kept || healthy ? outcome.error : failure, tx))) return;
     if (kept) {
@@ -160,7 +161,7 @@ export async function findStarted(svc: Services, op: Pick<Operation, 'id'>, ws: 
  */
 export async function failProvision(svc: Services, op: Operation, ws: Pick<Workspace, 'id' | 'orgId' | 'claimId'>, message: string): Promise<void> {
   const now = svc.clock.now();
-  await svc.db.prisma.$transaction(async (tx) => {
+  await transaction(svc.db.prisma, async (tx) => {
     const outcome = await applyTransition(tx, {
       workspaceId: ws.id, orgId: ws.orgId, from: 'PROVISIONING', event: 'PROVISION_FAILED', reason: 'PROVISION_FAILED',
       set: { lastSampleError: message }, guard: { claimId: ws.claimId }, now,

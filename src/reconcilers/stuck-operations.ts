@@ -3,6 +3,7 @@ import type { Operation, Prisma } from '../generated/prisma/client.ts';
 import { appendActivity, type ActivityEntry } from '../activity/append.ts';
 import { applyTransition } from '../workspaces/transition.ts';
 import { failOperationLoudly } from '../operations/finish.ts';
+import { afterCommit, transaction } from '../db/after-commit.ts';
 
 const PROVISIONING_KINDS = new Set(['PROVISION', 'RESTART', 'SWITCH_PROVIDER']);
 
@@ -37,7 +38,7 @@ function overdue(svc: Services, now: Date): Prisma.OperationWhereInput {
 
 async function failStuck(svc: Services, op: Operation, now: Date): Promise<boolean> {
   const message = `${op.kind} operation ${op.id} exceeded its deadline (${svc.config.operationDeadlineMs} ms) and was failed; restart the workspace to retry`;
-  const done = await svc.db.prisma.$transaction(async (tx) => {
+  const done = await transaction(svc.db.prisma, async (tx) => {
     // Workspace row first, then the operation: the order failProvision and rollbacks lock them in.
     await tx.$executeRaw`SELECT id FROM "Workspace" WHERE id = ${op.workspaceId} FOR NO KEY UPDATE`;
     const { count } = await tx.operation.updateMany({
@@ -45,7 +46,7 @@ async function failStuck(svc: Services, op: Operation, now: Date): Promise<boole
       data: { status: 'FAILED', error: message, finishedAt: now },
     });
     if (count !== 1) return false; // finished (or started a fresh attempt) meanwhile
-    svc.metrics.operationFinished(op.kind, 'FAILED', op.createdAt, now);
+    afterCommit(tx, () => svc.metrics.operationFinished(op.kind, 'FAILED', op.createdAt, now));
     if (!PROVISIONING_KINDS.has(op.kind)) {
       await failOperationLoudly(svc, op, message, { tx, finish: false, reason: 'DEADLINE' });
       return true;

@@ -14,6 +14,7 @@ import { AppError } from '../shared/errors.ts';
 import { newId } from '../shared/ids.ts';
 import { parseInput } from '../shared/validate.ts';
 import { loadWorkspace } from './access.ts';
+import { transaction } from '../db/after-commit.ts';
 
 export const STEP_WRITTEN = 'WRITTEN';
 
@@ -204,7 +205,7 @@ async function writeProvider(svc: Services, op: Operation, ws: Workspace, plan: 
 export async function rollbackSwitch(svc: Services, op: Operation, reason: string): Promise<boolean> {
   const plan = op.input as SwitchPlan;
   const now = svc.clock.now();
-  const rolledBack = await svc.db.prisma.$transaction(async (tx) => {
+  const rolledBack = await transaction(svc.db.prisma, async (tx) => {
     const current = await tx.operation.findUnique({ where: { id: op.id }, select: { step: true } });
     if (current?.step) {
       await finishOperation(svc, op.id, 'FAILED', `${reason}; not rolled back: the old instance was already stopped`, tx);
