@@ -8,6 +8,7 @@ import { startFakeAws, type FakeAws } from '../support/aws-fake.ts';
 import { createOrgWithUsers, register, type OrgFixture } from '../support/fixtures.ts';
 import { pollUntil } from '../support/process.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
+import { waitForSubscribers } from '../support/subscribers.ts';
 
 // The real AWS SDK's default credential chain, pointed at the local AWS-compatible server.
 process.env.AWS_ACCESS_KEY_ID = 'AKIDTEST';
@@ -65,7 +66,7 @@ describe('operations on the ec2 provider, end to end (real server, real SDK, loc
   it('a provision failure is loud: the alert arrives over graphql-ws, the workspace is FAILED with lastSampleError, the operation FAILED with its error', async () => {
     const alerts = org.admin.subscribe(ALERTS);
     try {
-      await new Promise((r) => setTimeout(r, 200)); // let the subscription start
+      await waitForSubscribers(server, 1);
       aws.inject('RunInstances', { status: 403, code: 'UnauthorizedOperation', message: 'You are not authorized to perform this operation.' });
       const { createWorkspace } = await org.admin.ok(CREATE, { input: { name: 'doomed', provider: 'ec2' } });
       const [alert] = await alerts.take(1);

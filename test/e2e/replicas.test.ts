@@ -7,6 +7,7 @@ import { createTestDatabase } from '../support/db.ts';
 import { GraphQLClient } from '../support/gql.ts';
 import { openSse, openWs, within } from '../support/token-streams.ts';
 import { cleanupDataDir, freePort, makeDataDir, pollUntil, spawnTrellis, type TrellisProcess } from '../support/process.ts';
+import { waitForSubscribers } from '../support/subscribers.ts';
 
 /**
  * Two real API processes (`node src/main.ts`) on one PostgreSQL (the run's server, never an
@@ -86,7 +87,7 @@ describe('two replicas on one PostgreSQL', () => {
     const ws = await workspace(adminA, 'cross');
     const onB = adminB.subscribe(EVENTS, { id: ws.id });
     try {
-      await new Promise((r) => setTimeout(r, 200)); // the subscription is open on B
+      await waitForSubscribers(b.url, 1);
       await new GraphQLClient(a.url, ws.token).ok(REGISTER, { input: { mcpServerPresent: true } });
       expect((await onB.until((e) => e.workspaceEvents.status === 'ONLINE')).workspaceEvents.previousStatus).toBe('PROVISIONING');
       await new GraphQLClient(a.url, ws.token).ok(HEARTBEAT, { input: { mcpServerPresent: true, activeTurn: false, error: 'through A' } });
@@ -238,7 +239,7 @@ describe('two replicas on one PostgreSQL', () => {
   it('SIGTERM drains a replica: its subscribers are ended cleanly, no job stays claimed by it, and B carries on', async () => {
     const ws = await workspace(adminB, 'drain');
     const onA = adminA.subscribe(EVENTS, { id: ws.id });
-    await new Promise((r) => setTimeout(r, 200));
+    await waitForSubscribers(a.url, 1);
     // jobs in flight on both replicas while A stops
     const inFlight = Promise.allSettled(Array.from({ length: 6 }, (_, i) => (i % 2 ? adminA : adminB).ok(CREATE_WS, { input: { orgId, name: `drain-${i}`, provider: 'external' } })));
     const exit = await a.signal('SIGTERM');

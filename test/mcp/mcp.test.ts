@@ -15,6 +15,7 @@ import { openLogFile, SECRET_MARKER, testSecretValue } from '../support/log-capt
 import { createRunningWorkspace, RUNTIME_SECRETS, settledRestarts } from '../secrets/support.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { waitFor } from '../support/process.ts';
+import { waitForSubscribers } from '../support/subscribers.ts';
 
 const TOOL_NAMES = ['list_workspaces', 'get_workspace', 'create_task', 'create_approval', 'get_request', 'list_requests', 'wait_for_request',
   'restart_workspace', 'set_workspace_secret', 'delete_workspace_secret', 'set_org_secret', 'delete_org_secret'];
@@ -166,8 +167,7 @@ describe('trellis-mcp: the SDK client over stdio against a real server', () => {
 
   it('create_task and create_approval reach the canvas: the requests list and a member’s live subscription', async () => {
     const sub = org.member.subscribe(graphql(`subscription McpTestEvents { requestEvents(kind: APPROVAL) { request { id title status workspace { id } } } }`));
-    const deadline = Date.now() + 5_000;
-    while (server.trellis.services.events.subscriberCount < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await waitForSubscribers(server, 1);
 
     const task = await call('create_task', { title: 'Review the nightly report', body: 'Two failures overnight.' });
     expect(task.isError).toBe(false);

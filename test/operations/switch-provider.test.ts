@@ -266,6 +266,10 @@ describe('switchProvider over HTTP', () => {
     const controller = new AbortController();
     try {
       await barrier.query('SELECT pg_advisory_lock($1)', [ACTIVITY_ORDER_LOCK]);
+      // the server has seen the client go: the switch request's response closed before it was written
+      const serverSawAbort = new Promise<boolean>((resolve) => {
+        server.trellis.http.server.once('request', (_req, res) => res.once('close', () => resolve(!res.writableFinished)));
+      });
       const request = fetch(server.url, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${server.adminToken}` },
@@ -279,7 +283,7 @@ describe('switchProvider over HTTP', () => {
       }, 10_000, 10);
       controller.abort();
       expect(await request).toBe('AbortError');
-      await new Promise((r) => setTimeout(r, 200));
+      expect(await serverSawAbort).toBe(true);
     } finally {
       await barrier.query('SELECT pg_advisory_unlock($1)', [ACTIVITY_ORDER_LOCK]);
       await barrier.end();

@@ -3,6 +3,7 @@ import { graphql } from '../generated/gql.js';
 import { createExternalWorkspace, createOrgWithUsers, type OrgFixture, type WorkspaceFixture, createActorMatrix, ACTORS, type ActorName } from '../support/fixtures.ts';
 import type { GqlResult, GraphQLClient } from '../support/gql.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
+import { waitForSubscribers } from '../support/subscribers.ts';
 
 /** Tasks and approvals (issue 6): who may create and resolve them, conflicts, activity. */
 
@@ -277,11 +278,3 @@ describe('request expiry and the createRequest rate limit, real server', () => {
     await org.member.ok(CREATE, { input: { kind: 'TASK', title: 'another token is fine' } });
   });
 });
-
-async function waitForSubscribers(server: TestServer, n: number, timeoutMs = 5_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (server.trellis.services.events.subscriberCount < n) {
-    if (Date.now() > deadline) throw new Error('subscriber not registered in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
