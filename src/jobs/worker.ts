@@ -12,7 +12,7 @@ import { failUnregistered } from '../reconcilers/register-deadline.ts';
 import { deliverDeclaredPlugins, PLUGIN_RECONCILE_TASK } from '../registry/plugin-recovery.ts';
 import { INSTANCE_STATE, reconcileInstances } from '../reconcilers/instance-state.ts';
 import { PLATFORM_RECOVERY, recoverFailedPlatforms } from '../reconcilers/platform-recovery.ts';
-import { ORPHAN_SWEEP, sweepOrphans } from '../reconcilers/orphans.ts';
+import { orphanSweeps, sweepOrphans } from '../reconcilers/orphans.ts';
 import { startReconciler } from '../reconcilers/tick.ts';
 import { runSecretRestart, SECRET_RESTART_TASK, type SecretRestartPayload } from '../secrets/restarts.ts';
 import { removeStoredValue, SECRET_STORE_DELETE_TASK } from '../secrets/service.ts';
@@ -71,11 +71,11 @@ export async function startWorker(svc: Services, opts: { concurrency?: number; p
   // One replica runs each tick of these (claimed in ReconcilerState).
   const instances = startReconciler(svc, INSTANCE_STATE, svc.config.reconcileIntervalMs, () => reconcileInstances(svc));
   const recovery = startReconciler(svc, PLATFORM_RECOVERY, svc.config.reconcileIntervalMs, () => recoverFailedPlatforms(svc));
-  const orphans = startReconciler(svc, ORPHAN_SWEEP, svc.config.orphanSweepIntervalMs, () => sweepOrphans(svc));
+  const orphans = orphanSweeps(svc.providers.list()).map(({ name, providers }) => startReconciler(svc, name, svc.config.orphanSweepIntervalMs, () => sweepOrphans(svc, providers)));
   return {
     poolId: id,
     stop: async () => {
-      await orphans.stop();
+      await Promise.all(orphans.map((o) => o.stop()));
       await recovery.stop();
       await instances.stop();
       await deadlines.stop();

@@ -20,6 +20,12 @@ export interface Provider {
    */
   listInstances(filter?: { operationId?: string }): Promise<TaggedInstance[]>;
   /**
+   * Set when `listInstances` sees only part of the provider's instances (`local`: the runtimes of
+   * this host's runtime folder). The orphan sweep then keeps its sightings and its tick per scope,
+   * so a replica on another host neither forgets this host's sightings nor takes its turn.
+   */
+  readonly listingScope?: string;
+  /**
    * Writes the declared plugins where the running runtime of `instanceId` reads them (its plugin
    * settings file). Absent when the provider cannot reach into a running instance.
    */

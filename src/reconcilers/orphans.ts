@@ -26,9 +26,9 @@ export type OrphanFigures = CycleFigures & { adopted: number; pending: number; f
  * TRELLIS_ORPHAN_GRACE_MS it is re-confirmed under the workspace's row lock, recorded
  * (INSTANCE_ORPHAN_STOPPED) and stopped.
  */
-export async function sweepOrphans(svc: Services): Promise<OrphanFigures> {
+export async function sweepOrphans(svc: Services, providers: readonly Provider[] = svc.providers.list()): Promise<OrphanFigures> {
   const figures: OrphanFigures = { ...emptyFigures(), adopted: 0, pending: 0, foreign: 0 };
-  for (const provider of svc.providers.list()) {
+  for (const provider of providers) {
     if (!provider.available()) continue;
     let listed: TaggedInstance[];
     try {
@@ -48,6 +48,20 @@ export async function sweepOrphans(svc: Services): Promise<OrphanFigures> {
   return figures;
 }
 
+/**
+ * The sweeps a process runs, each its own reconciler tick: one for the providers whose listing
+ * sees all their instances (one replica per tick), one per host-scoped provider (`local`), whose
+ * instances only a process on that host can list and stop.
+ */
+export function orphanSweeps(providers: readonly Provider[]): { name: string; providers: Provider[] }[] {
+  const shared = providers.filter((p) => !p.listingScope);
+  const scoped = providers.filter((p) => p.listingScope).map((p) => ({ name: `${ORPHAN_SWEEP}:${p.listingScope}`, providers: [p] }));
+  return [...(shared.length ? [{ name: ORPHAN_SWEEP, providers: shared }] : []), ...scoped];
+}
+
+/** Sightings are kept per listing scope: a listing forgets only the sightings it could have seen. */
+const sightingScope = (provider: Provider) => provider.listingScope ?? provider.name;
+
 async function sweepProvider(svc: Services, provider: Provider, listed: TaggedInstance[], figures: OrphanFigures): Promise<void> {
   const rows = await loadRows(svc, listed.map((i) => i.workspaceId));
   const revoked = await revokedRuntimes(svc.db.prisma, listed);
@@ -61,7 +75,7 @@ async function sweepProvider(svc: Services, provider: Provider, listed: TaggedIn
       if (await adopt(svc, provider, inst)) figures.adopted++;
     } else if (verdict === 'orphan') orphans.push(inst);
   }
-  const due = await remember(svc, provider.name, orphans);
+  const due = await remember(svc, sightingScope(provider), orphans);
   figures.pending += orphans.length - due.length;
   for (const inst of due) {
     const outcome = await confirmAndStop(svc, provider, inst);
@@ -129,14 +143,14 @@ async function adopt(svc: Services, provider: Provider, inst: TaggedInstance): P
  * Stores when each orphan was first seen (kept on later sightings), forgets sightings of instances
  * that are no longer orphans or no longer live, and returns the orphans seen for the whole grace.
  */
-async function remember(svc: Services, providerName: string, orphans: TaggedInstance[]): Promise<TaggedInstance[]> {
+async function remember(svc: Services, scope: string, orphans: TaggedInstance[]): Promise<TaggedInstance[]> {
   const graceMs = svc.config.orphanGraceMs;
   const ids = orphans.map((o) => o.instanceId);
-  await svc.db.prisma.$executeRaw`DELETE FROM "OrphanSighting" WHERE provider = ${providerName} AND NOT ("instanceId" = ANY(${ids}::text[]))`;
+  await svc.db.prisma.$executeRaw`DELETE FROM "OrphanSighting" WHERE provider = ${scope} AND NOT ("instanceId" = ANY(${ids}::text[]))`;
   if (orphans.length === 0) return [];
   const rows = await svc.db.prisma.$queryRaw<{ instanceId: string; due: boolean }[]>`
     INSERT INTO "OrphanSighting" (provider, "instanceId", "workspaceId", "operationId", "firstSeenAt", "lastSeenAt")
-    SELECT ${providerName}, i, w, NULLIF(o, ''), now(), now()
+    SELECT ${scope}, i, w, NULLIF(o, ''), now(), now()
       FROM unnest(${ids}::text[], ${orphans.map((o) => o.workspaceId)}::text[], ${orphans.map((o) => o.operationId ?? '')}::text[]) AS t(i, w, o)
     ON CONFLICT (provider, "instanceId") DO UPDATE SET "lastSeenAt" = now()
     RETURNING "instanceId", "firstSeenAt" <= now() - make_interval(secs => ${graceMs / 1000}::float8) AS due`;
@@ -158,7 +172,7 @@ async function confirmAndStop(svc: Services, provider: Provider, inst: TaggedIns
         SELECT id, "orgId", provider, "instanceId", "claimId", status::text AS status, "deletedAt" FROM "Workspace" WHERE id = ${inst.workspaceId} FOR NO KEY UPDATE`;
       const busy = await tx.operation.count({ where: { workspaceId: inst.workspaceId, status: { in: ['QUEUED', 'RUNNING'] } } });
       if (judge(provider, inst, ws, busy > 0 ? new Set([inst.workspaceId]) : new Set(), await revokedRuntimes(tx, [inst])) !== 'orphan') return false;
-      const { count } = await tx.orphanSighting.updateMany({ where: { provider: provider.name, instanceId: inst.instanceId, stopRequestedAt: null }, data: { stopRequestedAt: svc.clock.now() } });
+      const { count } = await tx.orphanSighting.updateMany({ where: { provider: sightingScope(provider), instanceId: inst.instanceId, stopRequestedAt: null }, data: { stopRequestedAt: svc.clock.now() } });
       if (count === 1) {
         const why = ws!.deletedAt ? 'its workspace is deleted' : ws!.status === 'STOPPED' ? 'its workspace is stopped' : `its workspace names ${ws!.instanceId ?? 'no instance'}`;
         await appendActivity(tx, [{
@@ -175,7 +189,7 @@ async function confirmAndStop(svc: Services, provider: Provider, inst: TaggedIns
     }
     crashPoint('orphan.after-confirm');
     await provider.stop(inst.instanceId);
-    await svc.db.prisma.orphanSighting.deleteMany({ where: { provider: provider.name, instanceId: inst.instanceId } });
+    await svc.db.prisma.orphanSighting.deleteMany({ where: { provider: sightingScope(provider), instanceId: inst.instanceId } });
     svc.log.warn({ instanceId: inst.instanceId, workspaceId: inst.workspaceId, provider: provider.name }, 'orphan sweep: stopped an orphan instance');
     return 'stopped';
   } catch (err) {

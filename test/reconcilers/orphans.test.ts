@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ec2Provider } from '../../src/providers/ec2/ec2-provider.ts';
 import { listLocalInstances, TAGS_FILE } from '../../src/providers/local/tags.ts';
 import { RUNTIME_TOKEN_LABEL } from '../../src/operations/tokens.ts';
-import { sweepOrphans } from '../../src/reconcilers/orphans.ts';
+import { orphanSweeps, sweepOrphans } from '../../src/reconcilers/orphans.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { newId } from '../../src/shared/ids.ts';
 import { startFakeAws, type FakeAws } from '../support/aws-fake.ts';
@@ -123,6 +123,36 @@ describe('the orphan sweep (CONTRACT §11)', () => {
     await sweepOrphans(a);
     expect(alpha.stops).toContain(late.instanceId);
     expect((await a.db.prisma.workspace.findUniqueOrThrow({ where: { id: workspaceId } })).instanceId).toBeNull();
+  });
+
+  it('host-scoped providers (local) keep their sightings and ticks per host: another host\'s sweep neither forgets nor skips them', async () => {
+    // two hosts' `local`-like providers on one database, each listing only its own instances
+    const onA = new FakeProvider('scoped');
+    onA.listingScope = 'scoped@host-a';
+    const onB = new FakeProvider('scoped');
+    onB.listingScope = 'scoped@host-b';
+    const hostA = await makeServices(database.url, [onA], { TRELLIS_ORPHAN_GRACE_MS: '60000' });
+    const hostB = await makeServices(database.url, [onB], { TRELLIS_ORPHAN_GRACE_MS: '60000' });
+    try {
+      expect(orphanSweeps(hostA.providers.list()).map((s) => s.name)).toContain('orphan-sweep:scoped@host-a');
+      expect(orphanSweeps(hostB.providers.list()).map((s) => s.name)).toContain('orphan-sweep:scoped@host-b');
+      const { workspaceId } = await seedWorkspace(a.db, { provider: 'scoped', instanceId: 'scoped-recorded' });
+      const orphan = `scoped-${newId('Operation')}`;
+      onB.instances.set(orphan, true);
+      onB.tags.set(orphan, { workspaceId, operationId: newId('Operation') });
+
+      expect(await sweepOrphans(hostB, [onB])).toMatchObject({ pending: 1 });
+      expect(await sweepOrphans(hostA, [onA])).toMatchObject({ pending: 0 }); // host A cannot see it ...
+      expect(await a.db.prisma.orphanSighting.count({ where: { instanceId: orphan } })).toBe(1); // ... and does not forget it
+      await graceOver();
+      expect(await sweepOrphans(hostA, [onA])).toMatchObject({ flipped: 0 });
+      expect(await sweepOrphans(hostB, [onB])).toMatchObject({ flipped: 1 });
+      expect(onB.stops).toEqual([orphan]);
+      expect(onA.stops).toEqual([]);
+    } finally {
+      await hostA.close();
+      await hostB.close();
+    }
   });
 
   it('re-confirms right before the stop: a row that names the instance meanwhile is not stopped', async () => {

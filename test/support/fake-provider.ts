@@ -21,6 +21,8 @@ export class FakeProvider implements Provider {
   readonly provisions: string[] = [];
   readonly instances = new Map<string, boolean>();
   isAvailable = true;
+  /** Set to play a host-scoped provider (as `local` is): the orphan sweep keeps its sightings apart. */
+  listingScope: string | undefined;
   stopGate: Gate | undefined;
   provisionGate: Gate | undefined;
   /** Called when a provision starts (before any gate). */

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '../../shared/logger.ts';
 import { allPids, environOf, isAlive, parentOf } from '../../shared/processes.ts';
@@ -33,7 +34,11 @@ export type LocalProviderOptions = {
 export class LocalProvider implements Provider {
   readonly name = 'local';
   readonly startsRuntime = true;
-  constructor(private readonly opts: LocalProviderOptions) {}
+  /** This host's runtimes only: the process table and folders it lists are this host's. */
+  readonly listingScope: string;
+  constructor(private readonly opts: LocalProviderOptions) {
+    this.listingScope = `local@${os.hostname()}:${path.resolve(opts.instancesDir)}`;
+  }
 
   available() {
     return true;
