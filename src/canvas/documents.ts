@@ -12,6 +12,7 @@ export const WORKSPACE_ROW = graphql(`
 export const REQUEST_CARD = graphql(`
   fragment CanvasRequestCard on Request {
     id kind status title body payload note createdAt resolvedAt expiresAt createdByKind resolvedByKind
+    resolvedBy { name role }
     workspace { id name }
     org { id name }
   }

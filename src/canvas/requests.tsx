@@ -159,15 +159,17 @@ function Pending({ r }: { r: RequestCard }) {
 }
 
 const BY: Record<string, string> = { USER: 'a person', WORKSPACE: 'its agent' };
+const OUTCOME: Record<string, string> = { APPROVED: 'Approved', REJECTED: 'Rejected', DONE: 'Marked done', CANCELLED: 'Cancelled', EXPIRED: 'Expired' };
 
 function Resolved({ r }: { r: RequestCard }) {
-  const who = r.status === 'EXPIRED' ? 'expired' : `by ${BY[r.resolvedByKind ?? ''] ?? 'the system'}`;
+  // The resolver's name (their token's label) when the API tells this token; else what they were.
+  const who = r.status === 'EXPIRED' ? '' : ` by ${r.resolvedBy?.name ?? BY[r.resolvedByKind ?? ''] ?? 'the system'}`;
   return (
     <li class="request resolved" data-request-id={r.id}>
       <h3 class="title">{r.title} <span class={`badge ${r.status}`}>{r.status.toLowerCase()}</span></h3>
       <Content r={r} />
       <Meta r={r} />
-      <p class="meta">{r.kind === 'APPROVAL' ? 'Approval' : 'Task'} {r.status.toLowerCase()} {who}{r.resolvedAt ? ` · ${when(r.resolvedAt)}` : ''}</p>
+      <p class="meta resolution">{OUTCOME[r.status] ?? r.status}{who}{r.resolvedAt ? ` · ${when(r.resolvedAt)}` : ''}</p>
       {r.note && <p class="note"><strong>Note:</strong> {r.note}</p>}
     </li>
   );

@@ -91,6 +91,11 @@ export function WorkspaceView({ id }: { id: string }) {
         if (gone) return;
         setDetail(d.workspace);
         const w = d.workspace;
+        // The list's row is refreshed by status events only; what changes without one (restartPending
+        // after a deferred secret restart, the model) comes from this read. The status stays the
+        // events' (a read that raced an event must not undo it; the event reloads this view anyway).
+        const row = w && store.workspaces.get(w.id);
+        if (w && row) store.workspaces.set(w.id, { ...rowOf(w), status: row.status });
         if (w && (w.status === 'PROVISIONING' || w.operations.edges.some((e) => ACTIVE.has(e.node.status)))) {
           timer = setTimeout(() => setPoll((n) => n + 1), POLL_MS);
         }
@@ -222,6 +227,12 @@ export function WorkspaceView({ id }: { id: string }) {
       </section>
     </article>
   );
+}
+
+/** The list row's fields of a detail read. */
+function rowOf(w: Detail): WorkspaceRow {
+  const { id, name, kind, status, provider, model, lastSampleError, lastHeartbeatAt, restartPending, org } = w;
+  return { id, name, kind, status, provider, model, lastSampleError, lastHeartbeatAt, restartPending, org };
 }
 
 function reasonOf(e: Entry): string | undefined {

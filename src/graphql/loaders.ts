@@ -1,6 +1,7 @@
 import DataLoader from 'dataloader';
 import type { Db } from '../db/client.ts';
 import type { Org, Workspace } from '../generated/prisma/client.ts';
+import type { ResolverToken } from '../requests/resolved-by.ts';
 
 /**
  * Per-request batch loaders for the relations a list resolves for every row. They do no
@@ -14,8 +15,11 @@ export function createLoaders(db: Db) {
     });
   const orgs = byId<Org>((ids) => db.prisma.org.findMany({ where: { id: { in: ids } } }));
   const workspaces = byId<Workspace>((ids) => db.prisma.workspace.findMany({ where: { id: { in: ids } } }));
+  // Never the hash: only what a resolver name needs.
+  const apiTokens = byId<ResolverToken>((ids) => db.prisma.apiToken.findMany({ where: { id: { in: ids } }, select: { id: true, orgId: true, role: true, label: true } }));
   return {
     org: (id: string) => orgs.load(id),
+    apiToken: (id: string) => apiTokens.load(id),
     workspace: (id: string) => workspaces.load(id),
   };
 }

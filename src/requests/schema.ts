@@ -1,12 +1,23 @@
 import type { Ctx } from '../app/context.ts';
 import type { Request, RequestStatus } from '../generated/prisma/client.ts';
 import { builder, connectionOf, NodeRef } from '../graphql/builder.ts';
-import { ActivityTypeEnum, ActorKindEnum, RequestDecisionEnum, RequestKindEnum, RequestStatusEnum } from '../graphql/enums.ts';
+import { ActivityTypeEnum, ActorKindEnum, RequestDecisionEnum, RequestKindEnum, RequestStatusEnum, RoleEnum } from '../graphql/enums.ts';
 import { OrgRef, RequestRef, WorkspaceRef } from '../graphql/refs.ts';
 import type { ActivityEvent } from '../events/bus.ts';
 import { requestEvents } from '../events/streams.ts';
 import { createRequest, getRequest, listRequests, resolveRequest } from './service.ts';
 import { expectId } from '../shared/ids.ts';
+import { requireActor } from '../auth/authorize.ts';
+import { resolverOf, type RequestResolver } from './resolved-by.ts';
+
+const RequestResolverRef = builder.objectRef<RequestResolver>('RequestResolver').implement({
+  description: 'The person who resolved a request (their API token), as far as the caller may know them; never a token id or secret',
+  fields: (t) => ({
+    name: t.exposeString('name', { description: 'The token’s label, else its role in words (“a member”, “the instance admin”)' }),
+    label: t.exposeString('label', { nullable: true, description: 'The token’s label; null when it has none, or when it is the instance admin’s and the caller is not' }),
+    role: t.expose('role', { type: RoleEnum }),
+  }),
+});
 
 RequestRef.implement({
   interfaces: [NodeRef],
@@ -22,6 +33,12 @@ RequestRef.implement({
     org: t.field({ type: OrgRef, description: 'The org it was asked in (org-wide requests have no workspace)', resolve: async (r, _, ctx) => (await ctx.loaders.org(r.orgId))! }),
     createdByKind: t.expose('createdByKind', { type: ActorKindEnum }),
     resolvedByKind: t.expose('resolvedByKind', { type: ActorKindEnum, nullable: true }),
+    resolvedBy: t.field({
+      type: RequestResolverRef,
+      nullable: true,
+      description: 'Who resolved it: null while PENDING, when it EXPIRED, and for a STANDARD workspace token (it cannot see the org’s tokens)',
+      resolve: (r, _, ctx) => resolverOf(requireActor(ctx.actor), r, ctx.loaders.apiToken),
+    }),
     note: t.exposeString('note', { nullable: true }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     resolvedAt: t.expose('resolvedAt', { type: 'DateTime', nullable: true }),

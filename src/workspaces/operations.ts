@@ -99,7 +99,8 @@ async function endWorkspace(ctx: Ctx, ws: Workspace, kind: 'STOP' | 'DEPROVISION
         data: { updatedAt: now, ...(deleting ? { deletedAt: now, status: 'STOPPED' } : {}) },
       });
       if (count !== 1) throw new LostRace();
-      if (ws.status !== 'STOPPED') {
+      // A delete is always published (reason DELETED), from STOPPED too: subscribers drop the row.
+      if (deleting) {
         entries.push({ orgId: ws.orgId, workspaceId: ws.id, type: 'STATUS_CHANGED', message: `${ws.status} → STOPPED: DELETED`, data: { reason: 'DELETED' }, ...who, fromStatus: ws.status, toStatus: 'STOPPED' });
       }
     } else {

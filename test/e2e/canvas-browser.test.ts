@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProviderError, type ProvisionRequest, type ProvisionResult } from '../../src/providers/provider.ts';
 import { graphql } from '../generated/gql.js';
 import { FakeProvider, Gate } from '../support/fake-provider.ts';
-import { createExternalWorkspace, createOrgWithUsers, heartbeat, register, REGISTER, type OrgFixture, type WorkspaceFixture } from '../support/fixtures.ts';
+import { createExternalWorkspace, createOrgWithUsers, heartbeat, HEARTBEAT, register, REGISTER, type OrgFixture, type WorkspaceFixture } from '../support/fixtures.ts';
+import { pollUntil } from '../support/process.ts';
 import type { GraphQLClient } from '../support/gql.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
@@ -27,6 +28,10 @@ const NODE = graphql(`query CanvasTestNode($id: ID!) { node(id: $id) { ... on Re
 const RESOLVE = graphql(`mutation CanvasTestResolve($input: ResolveRequestInput!) { resolveRequest(input: $input) { id } }`);
 const CREATE_WORKSPACE = graphql(`mutation CanvasTestCreateWorkspace($input: CreateWorkspaceInput!) { createWorkspace(input: $input) { id } }`);
 const WORKSPACE = graphql(`query CanvasTestWorkspace($id: ID!) { workspace(id: $id) { status provider } }`);
+const TOKEN = graphql(`mutation CanvasTestToken($input: CreateApiTokenInput!) { createApiToken(input: $input) { token } }`);
+const STOP = graphql(`mutation CanvasTestStop($id: ID!) { stopWorkspace(workspaceId: $id) { id } }`);
+const DELETE = graphql(`mutation CanvasTestDelete($id: ID!) { deleteWorkspace(workspaceId: $id) { id } }`);
+const SET_SECRET = graphql(`mutation CanvasTestSetSecret($input: SetSecretInput!) { setSecret(input: $input) { restarts { outcome reason workspace { id } } } }`);
 
 /** A fake provider that hands each provision's runtime token to the test (as the runtime it would start). */
 class RuntimeFake extends FakeProvider {
@@ -55,6 +60,7 @@ describe.skipIf(SKIP)('canvas in chromium (playwright-core), per role', { timeou
   let orgB: OrgFixture;
   let builder: WorkspaceFixture; // org A, external, ONLINE
   let beta: WorkspaceFixture; // org B, external
+  let alice: GraphQLClient; // org A, MEMBER, a token labelled 'Alice (on-call)'
   let fake: RuntimeFake;
   let spare: RuntimeFake;
   let context: BrowserContext;
@@ -66,6 +72,19 @@ describe.skipIf(SKIP)('canvas in chromium (playwright-core), per role', { timeou
     const { id } = (await org.admin.ok(CREATE_WORKSPACE, { input: { name, provider: provider.name, model: 'claude-test' } })).createWorkspace;
     await runtimeRegisters(provider, id);
     return { id };
+  }
+  /** The org's concierge: a PLATFORM workspace on `fake`, registered, with its runtime's token. */
+  async function concierge(name: string): Promise<WorkspaceFixture> {
+    const { id } = (await orgA.admin.ok(CREATE_WORKSPACE, { input: { name, kind: 'PLATFORM', provider: fake.name, model: 'claude-test' } })).createWorkspace;
+    const token = await fake.take(id);
+    const client = server.client(token);
+    await client.ok(REGISTER, { input: { mcpServerPresent: true, model: 'claude-test' } });
+    return { id, token, client };
+  }
+  /** Waits until the operation has ended (another one meanwhile would be CONFLICT). */
+  async function settled(operationId: string): Promise<void> {
+    const prisma = server.trellis.services.db.prisma;
+    await pollUntil('the operation to end', async () => ((await prisma.operation.findUniqueOrThrow({ where: { id: operationId } })).finishedAt ? true : undefined), 15_000, 50);
   }
   /** The runtime of the workspace's latest provision on `provider` registers. */
   async function runtimeRegisters(provider: RuntimeFake, id: string) {
@@ -84,6 +103,7 @@ describe.skipIf(SKIP)('canvas in chromium (playwright-core), per role', { timeou
     builder = await createExternalWorkspace(server, orgA, { name: 'builder' });
     await register(builder);
     beta = await createExternalWorkspace(server, orgB, { name: 'beta-ws' });
+    alice = server.client((await orgA.admin.ok(TOKEN, { input: { role: 'MEMBER', label: 'Alice (on-call)' } })).createApiToken.token);
     base = server.url.replace(/\/graphql$/, '');
     await fs.mkdir(SCREENSHOTS, { recursive: true });
     console.log(`canvas screenshots: ${SCREENSHOTS}`);
@@ -284,7 +304,7 @@ describe.skipIf(SKIP)('canvas in chromium (playwright-core), per role', { timeou
     // The resolved history: outcome, who, when, note; filtered by outcome.
     await page.getByRole('tab', { name: 'Resolved' }).click();
     const done = card(page, approval.id);
-    await done.getByText(/Approval approved by a person · /).waitFor();
+    await done.getByText(/^Approved by an admin · /).waitFor(); // orgA.admin's token has no label: its role
     await done.getByText('Rotate it today.').waitFor();
     await page.getByRole('combobox', { name: 'Outcome' }).selectOption('REJECTED');
     await card(page, approval.id).waitFor({ state: 'detached' });
@@ -325,15 +345,19 @@ describe.skipIf(SKIP)('canvas in chromium (playwright-core), per role', { timeou
     await page.close();
   });
 
-  it('MEMBER: restarts, resolves with notes, never sees stop/delete/switch; a request resolved elsewhere meanwhile is a visible conflict; resumes after a reconnect', async () => {
+  it('MEMBER (a labelled token): restarts, resolves with notes and is named in the history, never sees stop/delete/switch; a request resolved elsewhere meanwhile is a visible conflict; resumes after a reconnect', async () => {
     const worker = await managed(orgA, 'worker');
     const task = (await builder.client.ok(CREATE_REQUEST, { input: { kind: 'TASK', title: 'Review the nightly report' } })).createRequest;
-    const { page, cspViolations } = await signIn(orgA.member);
+    const { page, cspViolations } = await signIn(alice);
     await card(page, task.id).waitFor(); // Tasks is the default tab
     await page.getByRole('textbox', { name: 'Note for Review the nightly report' }).fill('Looked fine.');
     await page.getByRole('button', { name: 'Mark done: Review the nightly report' }).click();
     await card(page, task.id).waitFor({ state: 'detached' });
     expect((await orgA.admin.ok(NODE, { id: task.id })).node).toMatchObject({ status: 'DONE', note: 'Looked fine.' });
+    // the history names who did it (her token's label), when, and the note
+    await page.getByRole('tab', { name: 'Resolved' }).click();
+    await card(page, task.id).getByText(/^Marked done by Alice \(on-call\) · /).waitFor();
+    await card(page, task.id).getByText('Looked fine.').waitFor();
 
     // Live stops (the network drops and stays down), someone else resolves, this tab tries: CONFLICT, visible.
     const contested = (await builder.client.ok(CREATE_REQUEST, { input: { kind: 'APPROVAL', title: 'Contested' } })).createRequest;
@@ -373,8 +397,23 @@ describe.skipIf(SKIP)('canvas in chromium (playwright-core), per role', { timeou
     await page.close();
   });
 
-  it('VIEWER: sees everything live, and no control it may not use', async () => {
+  it('VIEWER: sees everything live (who resolved, a deleted STOPPED workspace leaving), and no control it may not use', async () => {
     const { page } = await signIn(orgA.viewer);
+    // resolved elsewhere, live: the history names the person
+    const judged = (await builder.client.ok(CREATE_REQUEST, { input: { kind: 'TASK', title: 'Viewer sees who judged' } })).createRequest;
+    await page.getByRole('tab', { name: 'Resolved' }).click();
+    await alice.ok(RESOLVE, { input: { requestId: judged.id, decision: 'COMPLETE', note: 'Done by hand.' } });
+    await card(page, judged.id).getByText(/^Marked done by Alice \(on-call\) · /).waitFor();
+    await card(page, judged.id).getByText('Done by hand.').waitFor();
+
+    // an already STOPPED workspace deleted elsewhere leaves the list live
+    const doomed = await createExternalWorkspace(server, orgA, { name: 'doomed' });
+    await register(doomed);
+    await settled((await orgA.admin.ok(STOP, { id: doomed.id })).stopWorkspace.id);
+    await badgeOf(page, doomed.id).filter({ hasText: 'STOPPED' }).waitFor();
+    await orgA.admin.ok(DELETE, { id: doomed.id });
+    await page.locator(`[data-workspace-id="${doomed.id}"]`).waitFor({ state: 'detached' });
+
     const asked = (await builder.client.ok(CREATE_REQUEST, { input: { kind: 'APPROVAL', title: 'Viewer sees this', payload: { a: 1 } } })).createRequest;
     await page.getByRole('tab', { name: /Approvals/ }).click();
     await card(page, asked.id).waitFor();
@@ -397,13 +436,119 @@ describe.skipIf(SKIP)('canvas in chromium (playwright-core), per role', { timeou
     await page.close();
   });
 
-  it('a workspace token sees its own requests and no Approve/Reject', async () => {
+  it('a STANDARD workspace token sees its own requests, no Approve/Reject, no workspace actions, and not who resolved', async () => {
     const own = (await builder.client.ok(CREATE_REQUEST, { input: { kind: 'APPROVAL', title: 'Mine to ask, not to judge' } })).createRequest;
+    const judged = (await builder.client.ok(CREATE_REQUEST, { input: { kind: 'APPROVAL', title: 'Judged for me' } })).createRequest;
+    await alice.ok(RESOLVE, { input: { requestId: judged.id, decision: 'APPROVE', note: 'Fine by me.' } });
     const { page } = await signIn(builder.token);
     await page.getByRole('tab', { name: /Approvals/ }).click();
     await card(page, own.id).waitFor();
     expect(await page.getByRole('button', { name: /^(Approve|Reject)/ }).count()).toBe(0);
+    // the API tells an agent only that a person resolved it (Request.resolvedBy is null for it)
+    await page.getByRole('tab', { name: 'Resolved' }).click();
+    await card(page, judged.id).getByText(/^Approved by a person · /).waitFor();
+    await card(page, judged.id).getByText('Fine by me.').waitFor();
+    expect(await card(page, judged.id).getByText(/Alice/).count()).toBe(0);
+    // its own workspace only, and no actions on it
+    expect(await page.getByRole('link', { name: 'doomed' }).count()).toBe(0);
+    await page.getByRole('link', { name: 'builder' }).click();
+    await page.getByRole('heading', { name: 'builder', level: 2 }).waitFor();
+    expect(await page.getByRole('heading', { name: 'Actions' }).count()).toBe(0);
+    for (const name of ['Restart', 'Stop', 'Delete…', 'Switch provider']) expect(await page.getByRole('button', { name, exact: true }).count(), name).toBe(0);
     await page.close();
+  });
+
+  it('the concierge (PLATFORM token): restarts, switches, stops and deletes like an ADMIN, never judges requests', async () => {
+    const pilot = await concierge('pilot');
+    const helper = await managed(orgA, 'helper');
+    const asked = (await builder.client.ok(CREATE_REQUEST, { input: { kind: 'APPROVAL', title: 'Not for the concierge to judge' } })).createRequest;
+    const { page, cspViolations } = await signIn(pilot.token);
+    await page.getByText('Workspace pilot').waitFor();
+    await page.locator(`[data-workspace-id="${pilot.id}"]`).getByText(/^concierge · fake/).waitFor();
+    await page.getByRole('tab', { name: /Approvals/ }).click();
+    await card(page, asked.id).waitFor();
+    expect(await page.getByRole('button', { name: /^(Approve|Reject|Mark done|Cancel)/ }).count()).toBe(0);
+    expect(await page.getByRole('textbox', { name: /^Note for/ }).count()).toBe(0);
+
+    await page.getByRole('link', { name: 'helper' }).click();
+    await page.getByRole('heading', { name: 'helper', level: 2 }).waitFor();
+    await page.getByRole('heading', { name: 'Actions' }).waitFor();
+    await page.getByRole('button', { name: 'Restart', exact: true }).click();
+    await opItem(page, /^Restart (QUEUED|RUNNING|SUCCEEDED)$/).waitFor();
+    await runtimeRegisters(fake, helper.id);
+    await opItem(page, 'Restart SUCCEEDED').waitFor({ timeout: 15_000 });
+    await page.locator('.title-row .badge[data-status="ONLINE"]').waitFor();
+
+    await page.getByRole('combobox', { name: 'Switch provider to' }).selectOption('spare');
+    await page.getByRole('button', { name: 'Switch provider' }).click();
+    await opItem(page, /^Provider switch (QUEUED|RUNNING|SUCCEEDED)$/).waitFor();
+    await runtimeRegisters(spare, helper.id);
+    await opItem(page, 'Provider switch SUCCEEDED').waitFor({ timeout: 15_000 });
+    await fact(page, 'Provider').getByText('spare', { exact: true }).waitFor();
+    await page.locator('.title-row .badge[data-status="ONLINE"]').waitFor();
+
+    await page.getByRole('button', { name: 'Stop', exact: true }).click();
+    await page.locator('.title-row .badge[data-status="STOPPED"]').waitFor();
+    await opItem(page, 'Stop SUCCEEDED').waitFor({ timeout: 15_000 });
+    await page.getByRole('button', { name: 'Delete…' }).click();
+    await page.getByRole('dialog', { name: 'Delete helper?' }).getByRole('button', { name: 'Delete', exact: true }).click();
+    await page.getByRole('heading', { name: /^Workspaces/ }).waitFor();
+    await page.getByRole('link', { name: 'helper' }).waitFor({ state: 'detached' });
+    expect((await orgA.admin.ok(WORKSPACE, { id: helper.id })).workspace).toBeNull();
+
+    await page.getByRole('link', { name: 'pilot' }).click();
+    await fact(page, 'Kind').getByText('PLATFORM (concierge)').waitFor();
+    await axe(page, 'concierge, its own view');
+    await shot(page, 'concierge-own-view-1100');
+    expect(cspViolations).toEqual([]);
+    await page.close();
+  });
+
+  it('Restart pending: a deferred restart shows to every reader; MEMBER restarts it at once, VIEWER cannot; the idle heartbeat clears it live', async () => {
+    const chief = await concierge('chief');
+    const setSecret = async () => (await orgA.admin.ok(SET_SECRET, { input: { scope: 'WORKSPACE', workspaceId: chief.id, key: 'CHIEF_API_KEY', value: `v-${Date.now()}`, runtimeConsumed: true } })).setSecret.restarts;
+    expect(await setSecret()).toEqual([{ outcome: 'DEFERRED', reason: 'PLATFORM_WORKSPACE', workspace: { id: chief.id } }]);
+    const pendingFact = (page: Page) => fact(page, 'Restart pending');
+    const open = async (page: Page) => {
+      await page.getByRole('link', { name: 'chief' }).click();
+      await page.getByRole('heading', { name: 'chief', level: 2 }).waitFor();
+    };
+
+    const viewer = await signIn(orgA.viewer);
+    await open(viewer.page);
+    await pendingFact(viewer.page).getByText(/^yes/).waitFor();
+    expect(await viewer.page.getByRole('button', { name: 'Restart', exact: true }).count()).toBe(0);
+
+    const member = await signIn(orgA.member);
+    await open(member.page);
+    await pendingFact(member.page).getByText(/^yes/).waitFor();
+    await axe(member.page, 'restart pending');
+    await shot(member.page, 'member-restart-pending-1100');
+    await member.page.getByRole('button', { name: 'Restart', exact: true }).click();
+    await opItem(member.page, /^Restart (QUEUED|RUNNING|SUCCEEDED)$/).waitFor();
+    const runtime = server.client(await fake.take(chief.id));
+    await runtime.ok(REGISTER, { input: { mcpServerPresent: true, model: 'claude-test' } });
+    await opItem(member.page, 'Restart SUCCEEDED').waitFor({ timeout: 15_000 });
+    await pendingFact(member.page).getByText('no', { exact: true }).waitFor();
+    await pendingFact(viewer.page).getByText('no', { exact: true }).waitFor(); // live: the status events reload it
+    await member.page.close();
+
+    // Deferred again; the agent's turn ends: the restart runs by itself, and the open view shows it.
+    await setSecret();
+    await viewer.page.getByRole('link', { name: '← All workspaces' }).click();
+    await open(viewer.page);
+    await pendingFact(viewer.page).getByText(/^yes/).waitFor();
+    await runtime.ok(HEARTBEAT, { input: { mcpServerPresent: true, activeTurn: false, model: 'claude-test' } });
+    await pendingFact(viewer.page).getByText('no', { exact: true }).waitFor();
+    await opItem(viewer.page, /^Restart (QUEUED|RUNNING|SUCCEEDED)$/).first().waitFor();
+    await server.client(await fake.take(chief.id)).ok(REGISTER, { input: { mcpServerPresent: true, model: 'claude-test' } });
+    await viewer.page.locator('.title-row .badge[data-status="ONLINE"]').waitFor();
+
+    // A STANDARD agent cannot see the concierge at all.
+    const agent = await signIn(builder.token);
+    expect(await agent.page.getByRole('link', { name: 'chief' }).count()).toBe(0);
+    await agent.page.close();
+    await viewer.page.close();
   });
 
   it('instance admin: the org switcher scopes workspaces and requests; actions work in any org', async () => {

@@ -16,6 +16,7 @@ const RESOLVE = graphql(`mutation ReqResolve($input: ResolveRequestInput!) {
 const LIST = graphql(`query ReqList($kind: RequestKind, $status: RequestStatus, $first: Int, $after: String) {
   requests(kind: $kind, status: $status, first: $first, after: $after) { edges { cursor node { id kind status workspace { id } } } pageInfo { hasNextPage endCursor } }
 }`);
+const BY = graphql(`query ReqResolvedBy($id: ID!) { request(id: $id) { status resolvedByKind resolvedBy { name label role } } }`);
 const NODE = graphql(`query ReqNode($id: ID!) { node(id: $id) { id ... on Request { status } } }`);
 const EVENTS = graphql(`subscription ReqEvents($kind: RequestKind, $after: String) {
   requestEvents(kind: $kind, after: $after) { cursor type status at request { id kind status title } }
@@ -207,6 +208,60 @@ describe('requests (tasks and approvals), real server', () => {
     });
   });
 
+  describe('who resolved (Request.resolvedBy)', () => {
+    const TOKEN = graphql(`mutation ReqLabelledToken($input: CreateApiTokenInput!) { createApiToken(input: $input) { token apiToken { id } } }`);
+    const CURSOR = graphql(`query ReqResolvedByCursor { activity(first: 1) { edges { cursor } } }`);
+    const BY_EVENTS = graphql(`subscription ReqResolvedByEvents($after: String) { requestEvents(after: $after) { type request { id resolvedBy { name role } } } }`);
+    const resolverAs = async (client: GraphQLClient, id: string) => (await client.ok(BY, { id })).request?.resolvedBy;
+
+    it('the resolving token is recorded by the resolution; org readers see its label and role; an agent sees nobody; no id or secret', async () => {
+      const made = (await orgA.admin.ok(TOKEN, { input: { role: 'MEMBER', label: 'Alice (on-call)' } })).createApiToken;
+      const alice = server.client(made.token);
+      const req = await approval(self.client);
+      const cursor = (await orgA.viewer.ok(CURSOR)).activity.edges[0]!.cursor;
+      expect(await resolverAs(orgA.viewer, req.id)).toBeNull(); // PENDING: nobody yet
+      await alice.ok(RESOLVE, { input: { requestId: req.id, decision: 'APPROVE', note: 'go' } });
+
+      const row = await server.trellis.services.db.prisma.request.findUniqueOrThrow({ where: { id: req.id } });
+      expect(row).toMatchObject({ status: 'APPROVED', resolvedByKind: 'USER', resolvedById: made.apiToken.id });
+      const aliceSeen = { name: 'Alice (on-call)', label: 'Alice (on-call)', role: 'MEMBER' };
+      const seen: Record<string, unknown> = {};
+      for (const a of ['instanceAdmin', 'admin', 'member', 'viewer', 'platform', 'workspace'] as const) seen[a] = await resolverAs(clients[a], req.id);
+      expect(seen).toEqual({ instanceAdmin: aliceSeen, admin: aliceSeen, member: aliceSeen, viewer: aliceSeen, platform: aliceSeen, workspace: null });
+      expect((await self.client.ok(BY, { id: req.id })).request).toMatchObject({ status: 'APPROVED', resolvedByKind: 'USER', resolvedBy: null });
+      expect((await clients.otherAdmin.ok(BY, { id: req.id })).request).toBeNull(); // another org: not even the request
+      for (const client of [orgA.viewer, platform.client]) {
+        const raw = JSON.stringify(await client.request(BY, { id: req.id }));
+        expect(raw).not.toContain(made.apiToken.id);
+        expect(raw).not.toContain(made.token);
+      }
+
+      // the live stream carries it too (what the canvas's history shows)
+      const sub = orgA.viewer.subscribe(BY_EVENTS, { after: cursor });
+      try {
+        const resolved = await sub.until((d) => d.requestEvents.type === 'REQUEST_RESOLVED' && d.requestEvents.request.id === req.id);
+        expect(resolved.requestEvents.request.resolvedBy).toEqual({ name: 'Alice (on-call)', role: 'MEMBER' });
+      } finally {
+        await sub.close();
+      }
+    });
+
+    it('an unlabelled token is named by its role; the instance admin’s label stays the instance admin’s', async () => {
+      const byMember = await approval(self.client);
+      await orgA.member.ok(RESOLVE, { input: { requestId: byMember.id, decision: 'REJECT' } });
+      expect(await resolverAs(orgA.viewer, byMember.id)).toEqual({ name: 'a member', label: null, role: 'MEMBER' });
+
+      const byInstanceAdmin = await approval(self.client);
+      await server.admin.ok(RESOLVE, { input: { requestId: byInstanceAdmin.id, decision: 'APPROVE' } });
+      const bootstrap = await server.trellis.services.db.prisma.apiToken.findFirstOrThrow({ where: { role: 'INSTANCE_ADMIN', orgId: null }, orderBy: { createdAt: 'asc' } });
+      expect(bootstrap.label).toBeTruthy();
+      for (const client of [orgA.admin, orgA.viewer, platform.client]) {
+        expect(await resolverAs(client, byInstanceAdmin.id)).toEqual({ name: 'the instance admin', label: null, role: 'INSTANCE_ADMIN' });
+      }
+      expect(await resolverAs(server.admin, byInstanceAdmin.id)).toEqual({ name: bootstrap.label, label: bootstrap.label, role: 'INSTANCE_ADMIN' });
+    });
+  });
+
   describe('live (graphql-ws)', () => {
     it('an agent’s approval reaches a member’s subscription, then its resolution; a reconnect with after misses nothing', async () => {
       const sub = orgA.member.subscribe(EVENTS, { kind: 'APPROVAL' });
@@ -264,6 +319,7 @@ describe('request expiry and the createRequest rate limit, real server', () => {
     const expired = await sub.until((d) => d.requestEvents.type === 'REQUEST_RESOLVED', 10_000);
     expect(expired.requestEvents).toMatchObject({ status: 'EXPIRED', request: { id: short.id, status: 'EXPIRED' } });
     expect(await org.member.code(RESOLVE, { input: { requestId: short.id, decision: 'APPROVE' } })).toBe('CONFLICT');
+    expect((await org.viewer.ok(BY, { id: short.id })).request).toMatchObject({ status: 'EXPIRED', resolvedByKind: null, resolvedBy: null });
     expect((await org.member.ok(RESOLVE, { input: { requestId: lasting.id, decision: 'APPROVE' } })).resolveRequest.status).toBe('APPROVED');
     const row = await server.trellis.services.db.prisma.activity.findFirst({ where: { type: 'REQUEST_RESOLVED', data: { path: ['requestId'], equals: short.id } } });
     expect(row).toMatchObject({ actorKind: null, workspaceId: ws.id });

@@ -16,7 +16,7 @@ import * as types from './graphql.js';
  */
 type Documents = {
     "\n  fragment CanvasWorkspaceRow on Workspace {\n    id name kind status provider model lastSampleError lastHeartbeatAt restartPending\n    org { id name }\n  }\n": typeof types.CanvasWorkspaceRowFragmentDoc,
-    "\n  fragment CanvasRequestCard on Request {\n    id kind status title body payload note createdAt resolvedAt expiresAt createdByKind resolvedByKind\n    workspace { id name }\n    org { id name }\n  }\n": typeof types.CanvasRequestCardFragmentDoc,
+    "\n  fragment CanvasRequestCard on Request {\n    id kind status title body payload note createdAt resolvedAt expiresAt createdByKind resolvedByKind\n    resolvedBy { name role }\n    workspace { id name }\n    org { id name }\n  }\n": typeof types.CanvasRequestCardFragmentDoc,
     "\n  query CanvasInit {\n    viewer { kind role org { id name } workspace { id name kind } }\n    activity(first: 1) { edges { cursor } }\n    providers { name available }\n  }\n": typeof types.CanvasInitDocument,
     "\n  query CanvasOrgs($after: String) {\n    orgs(first: 100, after: $after) { edges { node { id name slug } } pageInfo { hasNextPage endCursor } }\n  }\n": typeof types.CanvasOrgsDocument,
     "\n  query CanvasWorkspaces($after: String) {\n    workspaces(first: 50, after: $after) { edges { node { ...CanvasWorkspaceRow } } pageInfo { hasNextPage endCursor } }\n  }\n": typeof types.CanvasWorkspacesDocument,
@@ -34,7 +34,7 @@ type Documents = {
 };
 const documents: Documents = {
     "\n  fragment CanvasWorkspaceRow on Workspace {\n    id name kind status provider model lastSampleError lastHeartbeatAt restartPending\n    org { id name }\n  }\n": types.CanvasWorkspaceRowFragmentDoc,
-    "\n  fragment CanvasRequestCard on Request {\n    id kind status title body payload note createdAt resolvedAt expiresAt createdByKind resolvedByKind\n    workspace { id name }\n    org { id name }\n  }\n": types.CanvasRequestCardFragmentDoc,
+    "\n  fragment CanvasRequestCard on Request {\n    id kind status title body payload note createdAt resolvedAt expiresAt createdByKind resolvedByKind\n    resolvedBy { name role }\n    workspace { id name }\n    org { id name }\n  }\n": types.CanvasRequestCardFragmentDoc,
     "\n  query CanvasInit {\n    viewer { kind role org { id name } workspace { id name kind } }\n    activity(first: 1) { edges { cursor } }\n    providers { name available }\n  }\n": types.CanvasInitDocument,
     "\n  query CanvasOrgs($after: String) {\n    orgs(first: 100, after: $after) { edges { node { id name slug } } pageInfo { hasNextPage endCursor } }\n  }\n": types.CanvasOrgsDocument,
     "\n  query CanvasWorkspaces($after: String) {\n    workspaces(first: 50, after: $after) { edges { node { ...CanvasWorkspaceRow } } pageInfo { hasNextPage endCursor } }\n  }\n": types.CanvasWorkspacesDocument,
@@ -58,7 +58,7 @@ export function graphql(source: "\n  fragment CanvasWorkspaceRow on Workspace {\
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  fragment CanvasRequestCard on Request {\n    id kind status title body payload note createdAt resolvedAt expiresAt createdByKind resolvedByKind\n    workspace { id name }\n    org { id name }\n  }\n"): typeof import('./graphql.js').CanvasRequestCardFragmentDoc;
+export function graphql(source: "\n  fragment CanvasRequestCard on Request {\n    id kind status title body payload note createdAt resolvedAt expiresAt createdByKind resolvedByKind\n    resolvedBy { name role }\n    workspace { id name }\n    org { id name }\n  }\n"): typeof import('./graphql.js').CanvasRequestCardFragmentDoc;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

@@ -93,7 +93,7 @@ export type WorkspaceStatus =
 
 export type CanvasWorkspaceRowFragment = { id: string, name: string, kind: WorkspaceKind, status: WorkspaceStatus, provider: string, model: string | null, lastSampleError: string | null, lastHeartbeatAt: string | null, restartPending: boolean, org: { id: string, name: string } };
 
-export type CanvasRequestCardFragment = { id: string, kind: RequestKind, status: RequestStatus, title: string, body: string | null, payload: unknown, note: string | null, createdAt: string, resolvedAt: string | null, expiresAt: string | null, createdByKind: ActorKind, resolvedByKind: ActorKind | null, workspace: { id: string, name: string } | null, org: { id: string, name: string } };
+export type CanvasRequestCardFragment = { id: string, kind: RequestKind, status: RequestStatus, title: string, body: string | null, payload: unknown, note: string | null, createdAt: string, resolvedAt: string | null, expiresAt: string | null, createdByKind: ActorKind, resolvedByKind: ActorKind | null, resolvedBy: { name: string, role: Role } | null, workspace: { id: string, name: string } | null, org: { id: string, name: string } };
 
 export type CanvasInitQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -119,7 +119,7 @@ export type CanvasPendingRequestsQueryVariables = Exact<{
 }>;
 
 
-export type CanvasPendingRequestsQuery = { requests: { edges: Array<{ node: { id: string, kind: RequestKind, status: RequestStatus, title: string, body: string | null, payload: unknown, note: string | null, createdAt: string, resolvedAt: string | null, expiresAt: string | null, createdByKind: ActorKind, resolvedByKind: ActorKind | null, workspace: { id: string, name: string } | null, org: { id: string, name: string } } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+export type CanvasPendingRequestsQuery = { requests: { edges: Array<{ node: { id: string, kind: RequestKind, status: RequestStatus, title: string, body: string | null, payload: unknown, note: string | null, createdAt: string, resolvedAt: string | null, expiresAt: string | null, createdByKind: ActorKind, resolvedByKind: ActorKind | null, resolvedBy: { name: string, role: Role } | null, workspace: { id: string, name: string } | null, org: { id: string, name: string } } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
 
 export type CanvasRequestHistoryQueryVariables = Exact<{
   status?: RequestStatus | null | undefined;
@@ -127,7 +127,7 @@ export type CanvasRequestHistoryQueryVariables = Exact<{
 }>;
 
 
-export type CanvasRequestHistoryQuery = { requests: { edges: Array<{ node: { id: string, kind: RequestKind, status: RequestStatus, title: string, body: string | null, payload: unknown, note: string | null, createdAt: string, resolvedAt: string | null, expiresAt: string | null, createdByKind: ActorKind, resolvedByKind: ActorKind | null, workspace: { id: string, name: string } | null, org: { id: string, name: string } } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+export type CanvasRequestHistoryQuery = { requests: { edges: Array<{ node: { id: string, kind: RequestKind, status: RequestStatus, title: string, body: string | null, payload: unknown, note: string | null, createdAt: string, resolvedAt: string | null, expiresAt: string | null, createdByKind: ActorKind, resolvedByKind: ActorKind | null, resolvedBy: { name: string, role: Role } | null, workspace: { id: string, name: string } | null, org: { id: string, name: string } } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
 
 export type CanvasWorkspaceQueryVariables = Exact<{
   id: string | number;
@@ -169,7 +169,7 @@ export type CanvasResolveMutationVariables = Exact<{
 }>;
 
 
-export type CanvasResolveMutation = { resolveRequest: { id: string, kind: RequestKind, status: RequestStatus, title: string, body: string | null, payload: unknown, note: string | null, createdAt: string, resolvedAt: string | null, expiresAt: string | null, createdByKind: ActorKind, resolvedByKind: ActorKind | null, workspace: { id: string, name: string } | null, org: { id: string, name: string } } };
+export type CanvasResolveMutation = { resolveRequest: { id: string, kind: RequestKind, status: RequestStatus, title: string, body: string | null, payload: unknown, note: string | null, createdAt: string, resolvedAt: string | null, expiresAt: string | null, createdByKind: ActorKind, resolvedByKind: ActorKind | null, resolvedBy: { name: string, role: Role } | null, workspace: { id: string, name: string } | null, org: { id: string, name: string } } };
 
 export type CanvasWorkspaceEventsSubscriptionVariables = Exact<{
   after?: string | null | undefined;
@@ -183,7 +183,7 @@ export type CanvasRequestEventsSubscriptionVariables = Exact<{
 }>;
 
 
-export type CanvasRequestEventsSubscription = { requestEvents: { cursor: string, type: ActivityType, status: RequestStatus, request: { id: string, kind: RequestKind, status: RequestStatus, title: string, body: string | null, payload: unknown, note: string | null, createdAt: string, resolvedAt: string | null, expiresAt: string | null, createdByKind: ActorKind, resolvedByKind: ActorKind | null, workspace: { id: string, name: string } | null, org: { id: string, name: string } } } };
+export type CanvasRequestEventsSubscription = { requestEvents: { cursor: string, type: ActivityType, status: RequestStatus, request: { id: string, kind: RequestKind, status: RequestStatus, title: string, body: string | null, payload: unknown, note: string | null, createdAt: string, resolvedAt: string | null, expiresAt: string | null, createdByKind: ActorKind, resolvedByKind: ActorKind | null, resolvedBy: { name: string, role: Role } | null, workspace: { id: string, name: string } | null, org: { id: string, name: string } } } };
 
 export type CanvasOperationFailuresSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
@@ -239,6 +239,10 @@ export const CanvasRequestCardFragmentDoc = new TypedDocumentString(`
   expiresAt
   createdByKind
   resolvedByKind
+  resolvedBy {
+    name
+    role
+  }
   workspace {
     id
     name
@@ -348,6 +352,10 @@ export const CanvasPendingRequestsDocument = new TypedDocumentString(`
   expiresAt
   createdByKind
   resolvedByKind
+  resolvedBy {
+    name
+    role
+  }
   workspace {
     id
     name
@@ -384,6 +392,10 @@ export const CanvasRequestHistoryDocument = new TypedDocumentString(`
   expiresAt
   createdByKind
   resolvedByKind
+  resolvedBy {
+    name
+    role
+  }
   workspace {
     id
     name
@@ -522,6 +534,10 @@ export const CanvasResolveDocument = new TypedDocumentString(`
   expiresAt
   createdByKind
   resolvedByKind
+  resolvedBy {
+    name
+    role
+  }
   workspace {
     id
     name
@@ -583,6 +599,10 @@ export const CanvasRequestEventsDocument = new TypedDocumentString(`
   expiresAt
   createdByKind
   resolvedByKind
+  resolvedBy {
+    name
+    role
+  }
   workspace {
     id
     name
