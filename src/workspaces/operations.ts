@@ -12,7 +12,7 @@ import { describeFailure, isRetryable, stopLeg } from '../operations/stop.ts';
 import { forgetTokens, revokeWorkspaceTokens } from '../operations/tokens.ts';
 import { AppError } from '../shared/errors.ts';
 import { newId } from '../shared/ids.ts';
-import { loadWorkspace } from './access.ts';
+import { checkAccess, loadWorkspace } from './access.ts';
 import { asRead, type ClaimedRow } from './claim-flights.ts';
 import { transition } from './lifecycle.ts';
 import { applyTransition } from './transition.ts';
@@ -24,25 +24,27 @@ import { applyTransition } from './transition.ts';
  * instance and provisions a new one through the central path.
  */
 export async function restartWorkspace(ctx: Ctx, workspaceId: string): Promise<Operation> {
-  return retryLostRace(async () => {
-    const ws = await loadWorkspace(ctx, workspaceId, 'workspace:restart');
-    const committed: ClaimedRow = { status: 'PROVISIONING', provider: ws.provider, deletedAt: null, operationInFlight: true };
-    return ctx.claims.claim(ws.id, asRead(ws), restartRefusal, async () => ({ result: await claimRestart(ctx, ws), row: committed }));
-  });
+  return retryLostRace(() => ctx.claims.claim(workspaceId, {
+    read: () => loadWorkspace(ctx, workspaceId, 'workspace:restart'),
+    check: (row) => {
+      checkAccess(ctx, row, 'workspace:restart');
+      const refused = restartRefusal(row);
+      if (refused) throw refused;
+    },
+    run: async (ws) => ({ result: await claimRestart(ctx, ws), row: { ...asRead(ws), status: 'PROVISIONING', operationInFlight: true } }),
+  }));
 }
 
 /**
- * What a restart claim ends with against `row` (for ClaimFlights): the lost race reloads, so a
- * deleted row is NOT_FOUND, a status the lifecycle refuses a provision in is CONFLICT, and with an
- * operation in flight the one-operation index refuses it.
+ * What a restart claim answers against `row` (for ClaimFlights; a deleted row is NOT_FOUND by the
+ * access check): CONFLICT in a status the lifecycle refuses a provision in, and with an operation
+ * in flight the one-operation index refuses it.
  */
 function restartRefusal(row: ClaimedRow): AppError | undefined {
-  if (row.deletedAt) return notFound();
   if (transition(row.status, 'PROVISION') === undefined) return restartRefused(row.status);
   return row.operationInFlight ? operationInFlight() : undefined;
 }
 
-const notFound = () => new AppError('NOT_FOUND', 'workspace not found');
 const restartRefused = (status: WorkspaceStatus) => new AppError('CONFLICT', `a ${status} workspace cannot be restarted now; an operation is already in flight`);
 const stopRefused = (status: WorkspaceStatus) => new AppError('CONFLICT', `a ${status} workspace cannot be stopped; wait for its operation to finish`);
 
@@ -94,7 +96,7 @@ export async function claimRestartTx(
 
 /** stopWorkspace: → STOPPED at once (not from PROVISIONING: CONFLICT); the job stops the instance. */
 export async function stopWorkspace(ctx: Ctx, workspaceId: string): Promise<Operation> {
-  return retryLostRace(async () => claimEnd(ctx, await loadWorkspace(ctx, workspaceId, 'org:admin'), 'STOP'));
+  return retryLostRace(() => claimEnd(ctx, workspaceId, 'STOP'));
 }
 
 /**
@@ -103,24 +105,29 @@ export async function stopWorkspace(ctx: Ctx, workspaceId: string): Promise<Oper
  * stops the instance. Allowed in any status, but not while another operation is in flight.
  */
 export async function deleteWorkspace(ctx: Ctx, workspaceId: string): Promise<Operation> {
-  return retryLostRace(async () => claimEnd(ctx, await loadWorkspace(ctx, workspaceId, 'org:admin'), 'DEPROVISION'));
+  return retryLostRace(() => claimEnd(ctx, workspaceId, 'DEPROVISION'));
 }
 
 /**
- * A stop or delete through ClaimFlights. What its claim ends with against `row`: the lost race
- * reloads, so a deleted row is NOT_FOUND; a stop is CONFLICT in a status the lifecycle refuses it
- * in (a delete never is: it waits on the one-operation index); with an operation in flight that
- * index refuses both.
+ * A stop or delete through ClaimFlights. What its claim answers against `row`: a deleted row is
+ * NOT_FOUND (the access check); a stop is CONFLICT in a status the lifecycle refuses it in (a
+ * delete never is: it meets the one-operation index); with an operation in flight that index
+ * refuses both.
  */
-function claimEnd(ctx: Ctx, ws: Workspace, kind: 'STOP' | 'DEPROVISION'): Promise<Operation> {
-  const refusal = (row: ClaimedRow): AppError | undefined => {
-    if (row.deletedAt) return notFound();
-    if (kind === 'STOP' && transition(row.status, 'STOP') === undefined) return stopRefused(row.status);
-    return row.operationInFlight ? operationInFlight() : undefined;
-  };
-  const now = ctx.clock.now();
-  const committed: ClaimedRow = { status: 'STOPPED', provider: ws.provider, deletedAt: kind === 'DEPROVISION' ? now : null, operationInFlight: true };
-  return ctx.claims.claim(ws.id, asRead(ws), refusal, async () => ({ result: await endWorkspace(ctx, ws, kind, now), row: committed }));
+function claimEnd(ctx: Ctx, workspaceId: string, kind: 'STOP' | 'DEPROVISION'): Promise<Operation> {
+  return ctx.claims.claim(workspaceId, {
+    read: () => loadWorkspace(ctx, workspaceId, 'org:admin'),
+    check: (row) => {
+      checkAccess(ctx, row, 'org:admin');
+      if (kind === 'STOP' && transition(row.status, 'STOP') === undefined) throw stopRefused(row.status);
+      if (row.operationInFlight) throw operationInFlight();
+    },
+    run: async (ws) => {
+      const now = ctx.clock.now();
+      const op = await endWorkspace(ctx, ws, kind, now);
+      return { result: op, row: { ...asRead(ws), status: 'STOPPED', deletedAt: kind === 'DEPROVISION' ? now : null, operationInFlight: true } };
+    },
+  });
 }
 
 async function endWorkspace(ctx: Ctx, ws: Workspace, kind: 'STOP' | 'DEPROVISION', now: Date): Promise<Operation> {

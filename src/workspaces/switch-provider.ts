@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Ctx, Services } from '../app/context.ts';
 import { actorId } from '../auth/actor.ts';
+import { requireActor } from '../auth/authorize.ts';
 import type { Operation, Workspace, WorkspaceStatus } from '../generated/prisma/client.ts';
 import { appendActivity } from '../activity/append.ts';
 import { createOperation, operationConflict, operationInFlight } from '../operations/create.ts';
@@ -11,9 +12,9 @@ import { describeFailure, isRetryable, recordStopped, STEP_STOPPED, stopLeg } fr
 import { ProviderError } from '../providers/provider.ts';
 import { crashPoint } from '../shared/crash-points.ts';
 import { AppError } from '../shared/errors.ts';
-import { newId } from '../shared/ids.ts';
+import { expectId, newId } from '../shared/ids.ts';
 import { parseInput } from '../shared/validate.ts';
-import { loadWorkspace } from './access.ts';
+import { checkAccess, loadWorkspace } from './access.ts';
 import { asRead, type ClaimedRow } from './claim-flights.ts';
 
 export const STEP_WRITTEN = 'WRITTEN';
@@ -36,23 +37,32 @@ type SwitchPlan = { from: string; to: string; priorStatus: WorkspaceStatus };
  */
 export async function switchProvider(ctx: Ctx, input: unknown): Promise<{ workspace: Workspace; operation: Operation }> {
   const data = parseInput(switchInput, input);
-  const ws = await loadWorkspace(ctx, data.workspaceId, 'org:admin');
-  ctx.providers.requireAvailable(data.provider);
-  if (data.provider === ws.provider) throw new AppError('BAD_USER_INPUT', `the workspace is already on provider "${ws.provider}"`);
-  const claimed = await ctx.claims.claim(ws.id, asRead(ws), switchRefusal(ws.provider), () => claimSwitch(ctx, ws, data.provider));
+  requireActor(ctx.actor);
+  expectId(data.workspaceId, 'Workspace', 'workspaceId');
+  const claimed = await ctx.claims.claim(data.workspaceId, {
+    read: () => loadWorkspace(ctx, data.workspaceId, 'org:admin'),
+    check: (row) => {
+      checkAccess(ctx, row, 'org:admin');
+      ctx.providers.requireAvailable(data.provider);
+      if (data.provider === row.provider) throw new AppError('BAD_USER_INPUT', `the workspace is already on provider "${row.provider}"`);
+      const refused = switchRefusal(row.provider)(row);
+      if (refused) throw refused;
+    },
+    run: (ws) => claimSwitch(ctx, ws, data.provider),
+  });
   if (!claimed) throw alreadySwitching();
-  const workspace = await ctx.db.prisma.workspace.findUniqueOrThrow({ where: { id: ws.id } });
+  const workspace = await ctx.db.prisma.workspace.findUniqueOrThrow({ where: { id: data.workspaceId } });
   return { workspace, operation: claimed };
 }
 
 const alreadySwitching = () => new AppError('ALREADY_SWITCHING', 'this workspace is already provisioning or switching; nothing was done');
 
 /**
- * What the claim's conditional update answers against `row` for a caller that read `provider`
- * (for ClaimFlights): it fails (ALREADY_SWITCHING) on a deleted row, a PROVISIONING one or another
- * provider; else, with an operation in flight, the one-operation index refuses it (CONFLICT).
+ * What the claim's conditional update answers against `row` for a caller that read `provider`:
+ * it fails (ALREADY_SWITCHING) on a deleted row, a PROVISIONING one or another provider; else,
+ * with an operation in flight, the one-operation index refuses it (CONFLICT).
  */
-export const switchRefusal = (provider: string) => (row: ClaimedRow) => {
+const switchRefusal = (provider: string) => (row: ClaimedRow) => {
   if (row.deletedAt || row.status === 'PROVISIONING' || row.provider !== provider) return alreadySwitching();
   return row.operationInFlight ? operationInFlight() : undefined;
 };
@@ -72,7 +82,7 @@ async function claimSwitch(ctx: Ctx, ws: Workspace, to: string): Promise<{ resul
       data: { status: 'PROVISIONING', claimId: opId, updatedAt: now },
     });
     if (count !== 1 || !prior) {
-      seen = prior && asRead(prior);
+      seen = prior && asRead({ id: ws.id, orgId: ws.orgId, ...prior });
       return undefined;
     }
     const plan: SwitchPlan = { from: ws.provider, to, priorStatus: prior.status };
@@ -87,7 +97,7 @@ async function claimSwitch(ctx: Ctx, ws: Workspace, to: string): Promise<{ resul
     }]);
     return operation;
   }).catch(operationConflict);
-  const committed: ClaimedRow = { status: 'PROVISIONING', provider: ws.provider, deletedAt: null, operationInFlight: true };
+  const committed: ClaimedRow = { id: ws.id, orgId: ws.orgId, status: 'PROVISIONING', provider: ws.provider, deletedAt: null, operationInFlight: true };
   return { result: claimed, row: claimed ? committed : seen };
 }
 
