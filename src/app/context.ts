@@ -10,6 +10,7 @@ import type { Loaders } from '../graphql/loaders.ts';
 import type { Metrics } from '../server/metrics.ts';
 import type { RateLimits } from '../shared/rate-limit.ts';
 import type { SecretStores } from '../secrets/stores/index.ts';
+import type { ClaimFlights } from '../workspaces/claim-flights.ts';
 import type { MissingKey } from '../secrets/stores/local.ts';
 
 export type Clock = { now: () => Date };
@@ -28,6 +29,8 @@ export type Services = {
   rateLimits: RateLimits;
   secrets: SecretStores;
   metrics: Metrics;
+  /** This process's single flight of the claims on one workspace (a fast path for their losers). */
+  claims: ClaimFlights;
   /** What /readyz reports besides the database. */
   health: { workerRunning: boolean; draining: boolean; missingSecretKeys: MissingKey[] };
 };

@@ -9,6 +9,7 @@ import { RateLimits } from '../shared/rate-limit.ts';
 import type { Logger } from '../shared/logger.ts';
 import { systemClock, type Services } from './context.ts';
 import { buildSecretStores, type SecretStores } from '../secrets/stores/index.ts';
+import { ClaimFlights } from '../workspaces/claim-flights.ts';
 
 /** The services of one process, over its database, event bus and providers. */
 export function buildServices(parts: { config: Config; db: Db; log: Logger; events: EventBus; providers: ProviderRegistry; secrets?: SecretStores }): Services {
@@ -27,6 +28,7 @@ export function buildServices(parts: { config: Config; db: Db; log: Logger; even
     heartbeats: new HeartbeatBatcher(db.pool),
     rateLimits,
     metrics,
+    claims: new ClaimFlights(),
     health: { workerRunning: false, draining: false, missingSecretKeys: [] },
   };
 }

@@ -24,8 +24,11 @@ export async function createOperation(
   return op;
 }
 
+/** What a claim answers when another operation of the workspace is in flight. */
+export const operationInFlight = () => new AppError('CONFLICT', 'another operation on this workspace is in flight; retry when it has finished');
+
 /** Rethrows a violation of "one operation in flight per workspace" as CONFLICT. */
 export function operationConflict(err: unknown): never {
-  if (isUniqueViolation(err)) throw new AppError('CONFLICT', 'another operation on this workspace is in flight; retry when it has finished');
+  if (isUniqueViolation(err)) throw operationInFlight();
   throw err;
 }

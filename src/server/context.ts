@@ -20,7 +20,7 @@ export function contextFor(svc: Services, actor: Actor | undefined, requestId: s
 export function httpContext(svc: Services, requestIdOf: (request: Request) => string) {
   // Named one by one rather than spread: an object of one fixed shape per request is cheap to
   // make and to copy. `log` is left out: it is a getter on the target, which a copy must not write.
-  const { config, db, clock, events, providers, secrets, auth, heartbeats, rateLimits, metrics, health } = svc;
+  const { config, db, clock, events, providers, secrets, auth, heartbeats, rateLimits, metrics, claims, health } = svc;
   return async (initial: { request: Request }): Promise<Omit<GqlCtx, 'log' | 'loaders'>> => {
     const requestId = requestIdOf(initial.request);
     const header = initial.request.headers.get('authorization');
@@ -35,7 +35,7 @@ export function httpContext(svc: Services, requestIdOf: (request: Request) => st
       throw err;
     }
     addRequestParts(initial, svc, requestId);
-    return { config, db, clock, events, providers, secrets, auth, heartbeats, rateLimits, metrics, health, actor, requestId };
+    return { config, db, clock, events, providers, secrets, auth, heartbeats, rateLimits, metrics, claims, health, actor, requestId };
   };
 }
 

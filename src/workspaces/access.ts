@@ -15,9 +15,14 @@ export function canReadWorkspace(actor: Actor, ws: Pick<Workspace, 'id' | 'orgId
  * Another org's workspace answers NOT_FOUND, exactly like a missing one.
  */
 export async function loadWorkspace(ctx: Ctx, id: string, permission?: Permission, field = 'workspaceId'): Promise<Workspace> {
-  const actor = requireActor(ctx.actor);
+  requireActor(ctx.actor);
   expectId(id, 'Workspace', field);
-  const ws = await ctx.db.prisma.workspace.findUnique({ where: { id } });
+  return checkAccess(ctx, await ctx.db.prisma.workspace.findUnique({ where: { id } }), permission);
+}
+
+/** loadWorkspace's checks on a row read elsewhere (the row a concurrent claim ended with). */
+export function checkAccess<W extends Pick<Workspace, 'id' | 'orgId' | 'deletedAt'>>(ctx: Ctx, ws: W | null, permission?: Permission): W {
+  const actor = requireActor(ctx.actor);
   if (!ws || ws.deletedAt || !canReadWorkspace(actor, ws)) throw new AppError('NOT_FOUND', 'workspace not found');
   if (permission) authorize(actor, permission, ws.orgId, 'workspace');
   return ws;

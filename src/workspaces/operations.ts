@@ -1,10 +1,10 @@
 import type { Ctx, Services } from '../app/context.ts';
 import { actorId } from '../auth/actor.ts';
 import type { Tx } from '../db/client.ts';
-import type { ActorKind } from '../generated/prisma/enums.ts';
+import type { ActorKind, WorkspaceStatus } from '../generated/prisma/enums.ts';
 import type { Operation, Prisma, Workspace } from '../generated/prisma/client.ts';
 import { appendActivity, type ActivityEntry } from '../activity/append.ts';
-import { createOperation, operationConflict } from '../operations/create.ts';
+import { createOperation, operationConflict, operationInFlight } from '../operations/create.ts';
 import { failOperationLoudly, finishOperation } from '../operations/finish.ts';
 import { failProvision, provision } from '../operations/provision.ts';
 import type { Attempt } from '../operations/kinds.ts';
@@ -12,7 +12,9 @@ import { describeFailure, isRetryable, stopLeg } from '../operations/stop.ts';
 import { forgetTokens, revokeWorkspaceTokens } from '../operations/tokens.ts';
 import { AppError } from '../shared/errors.ts';
 import { newId } from '../shared/ids.ts';
-import { loadWorkspace } from './access.ts';
+import { checkAccess, loadWorkspace } from './access.ts';
+import { asRead, type ClaimedRow } from './claim-flights.ts';
+import { transition } from './lifecycle.ts';
 import { applyTransition } from './transition.ts';
 
 /**
@@ -22,15 +24,36 @@ import { applyTransition } from './transition.ts';
  * instance and provisions a new one through the central path.
  */
 export async function restartWorkspace(ctx: Ctx, workspaceId: string): Promise<Operation> {
-  return retryLostRace(async () => claimRestart(ctx, await loadWorkspace(ctx, workspaceId, 'workspace:restart')));
+  return retryLostRace(() => ctx.claims.claim(workspaceId, {
+    read: () => loadWorkspace(ctx, workspaceId, 'workspace:restart'),
+    check: (row) => {
+      checkAccess(ctx, row, 'workspace:restart');
+      const refused = restartRefusal(row);
+      if (refused) throw refused;
+    },
+    run: async (ws) => ({ result: await claimRestart(ctx, ws), row: { ...asRead(ws), status: 'PROVISIONING', operationInFlight: true } }),
+  }));
 }
+
+/**
+ * What a restart claim answers against `row` (for ClaimFlights; a deleted row is NOT_FOUND by the
+ * access check): CONFLICT in a status the lifecycle refuses a provision in, and with an operation
+ * in flight the one-operation index refuses it.
+ */
+function restartRefusal(row: ClaimedRow): AppError | undefined {
+  if (transition(row.status, 'PROVISION') === undefined) return restartRefused(row.status);
+  return row.operationInFlight ? operationInFlight() : undefined;
+}
+
+const restartRefused = (status: WorkspaceStatus) => new AppError('CONFLICT', `a ${status} workspace cannot be restarted now; an operation is already in flight`);
+const stopRefused = (status: WorkspaceStatus) => new AppError('CONFLICT', `a ${status} workspace cannot be stopped; wait for its operation to finish`);
 
 async function claimRestart(ctx: Ctx, ws: Workspace): Promise<Operation> {
   const now = ctx.clock.now();
   const who = { actorKind: ctx.actor?.kind ?? null, actorId: ctx.actor ? actorId(ctx.actor) : null };
   const { op, revoked } = await ctx.db.prisma.$transaction(async (tx) => {
     const claim = await claimRestartTx(tx, ctx, ws, { reason: 'RESTART', message: 'restart requested', now, ...who, set: { lastSampleError: null } });
-    if (claim === 'refused') throw new AppError('CONFLICT', `a ${ws.status} workspace cannot be restarted now; an operation is already in flight`);
+    if (claim === 'refused') throw restartRefused(ws.status);
     if (claim === 'lost') throw new LostRace();
     await appendActivity(tx, claim.entries);
     return claim;
@@ -73,7 +96,7 @@ export async function claimRestartTx(
 
 /** stopWorkspace: → STOPPED at once (not from PROVISIONING: CONFLICT); the job stops the instance. */
 export async function stopWorkspace(ctx: Ctx, workspaceId: string): Promise<Operation> {
-  return retryLostRace(async () => endWorkspace(ctx, await loadWorkspace(ctx, workspaceId, 'org:admin'), 'STOP'));
+  return retryLostRace(() => claimEnd(ctx, workspaceId, 'STOP'));
 }
 
 /**
@@ -82,11 +105,32 @@ export async function stopWorkspace(ctx: Ctx, workspaceId: string): Promise<Oper
  * stops the instance. Allowed in any status, but not while another operation is in flight.
  */
 export async function deleteWorkspace(ctx: Ctx, workspaceId: string): Promise<Operation> {
-  return retryLostRace(async () => endWorkspace(ctx, await loadWorkspace(ctx, workspaceId, 'org:admin'), 'DEPROVISION'));
+  return retryLostRace(() => claimEnd(ctx, workspaceId, 'DEPROVISION'));
 }
 
-async function endWorkspace(ctx: Ctx, ws: Workspace, kind: 'STOP' | 'DEPROVISION'): Promise<Operation> {
-  const now = ctx.clock.now();
+/**
+ * A stop or delete through ClaimFlights. What its claim answers against `row`: a deleted row is
+ * NOT_FOUND (the access check); a stop is CONFLICT in a status the lifecycle refuses it in (a
+ * delete never is: it meets the one-operation index); with an operation in flight that index
+ * refuses both.
+ */
+function claimEnd(ctx: Ctx, workspaceId: string, kind: 'STOP' | 'DEPROVISION'): Promise<Operation> {
+  return ctx.claims.claim(workspaceId, {
+    read: () => loadWorkspace(ctx, workspaceId, 'org:admin'),
+    check: (row) => {
+      checkAccess(ctx, row, 'org:admin');
+      if (kind === 'STOP' && transition(row.status, 'STOP') === undefined) throw stopRefused(row.status);
+      if (row.operationInFlight) throw operationInFlight();
+    },
+    run: async (ws) => {
+      const now = ctx.clock.now();
+      const op = await endWorkspace(ctx, ws, kind, now);
+      return { result: op, row: { ...asRead(ws), status: 'STOPPED', deletedAt: kind === 'DEPROVISION' ? now : null, operationInFlight: true } };
+    },
+  });
+}
+
+async function endWorkspace(ctx: Ctx, ws: Workspace, kind: 'STOP' | 'DEPROVISION', now: Date): Promise<Operation> {
   const who = { actorKind: ctx.actor?.kind ?? null, actorId: ctx.actor ? actorId(ctx.actor) : null };
   const { op, revoked } = await ctx.db.prisma.$transaction(async (tx) => {
     const entries: ActivityEntry[] = [];
@@ -108,7 +152,7 @@ async function endWorkspace(ctx: Ctx, ws: Workspace, kind: 'STOP' | 'DEPROVISION
         workspaceId: ws.id, orgId: ws.orgId, from: ws.status, event: 'STOP', reason: deleting ? 'DELETED' : 'STOPPED', ...who,
         set: deleting ? { deletedAt: now } : {}, guard: { deletedAt: null }, now,
       });
-      if (outcome.kind === 'refused') throw new AppError('CONFLICT', `a ${ws.status} workspace cannot be stopped; wait for its operation to finish`);
+      if (outcome.kind === 'refused') throw stopRefused(ws.status);
       if (outcome.kind === 'lost') throw new LostRace();
       if (outcome.kind === 'changed') entries.push(outcome.activity);
     }

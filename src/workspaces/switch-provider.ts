@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import type { Ctx, Services } from '../app/context.ts';
 import { actorId } from '../auth/actor.ts';
+import { requireActor } from '../auth/authorize.ts';
 import type { Operation, Workspace, WorkspaceStatus } from '../generated/prisma/client.ts';
 import { appendActivity } from '../activity/append.ts';
-import { createOperation, operationConflict } from '../operations/create.ts';
+import { createOperation, operationConflict, operationInFlight } from '../operations/create.ts';
 import { finishOperation, recordStep } from '../operations/finish.ts';
 import { provision, STEP_PROVISIONING, type Outcome } from '../operations/provision.ts';
 import type { Attempt } from '../operations/kinds.ts';
@@ -11,9 +12,10 @@ import { describeFailure, isRetryable, recordStopped, STEP_STOPPED, stopLeg } fr
 import { ProviderError } from '../providers/provider.ts';
 import { crashPoint } from '../shared/crash-points.ts';
 import { AppError } from '../shared/errors.ts';
-import { newId } from '../shared/ids.ts';
+import { expectId, newId } from '../shared/ids.ts';
 import { parseInput } from '../shared/validate.ts';
-import { loadWorkspace } from './access.ts';
+import { checkAccess, loadWorkspace } from './access.ts';
+import { asRead, type ClaimedRow } from './claim-flights.ts';
 import { transaction } from '../db/after-commit.ts';
 
 export const STEP_WRITTEN = 'WRITTEN';
@@ -31,25 +33,60 @@ type SwitchPlan = { from: string; to: string; priorStatus: WorkspaceStatus };
  * armed). The winner's operation and its job commit together with the claim, so everything after
  * it (stop → provider write → provision, or rollback) runs as a durable job, independent of this
  * request: a client that disconnects or an API process that dies cannot strand the claim.
+ * Concurrent switches in one process go through ClaimFlights: one transaction at a time per
+ * workspace, the others answered from the row it ended with, without a connection.
  */
 export async function switchProvider(ctx: Ctx, input: unknown): Promise<{ workspace: Workspace; operation: Operation }> {
   const data = parseInput(switchInput, input);
-  const ws = await loadWorkspace(ctx, data.workspaceId, 'org:admin');
-  ctx.providers.requireAvailable(data.provider);
-  if (data.provider === ws.provider) throw new AppError('BAD_USER_INPUT', `the workspace is already on provider "${ws.provider}"`);
+  requireActor(ctx.actor);
+  expectId(data.workspaceId, 'Workspace', 'workspaceId');
+  const claimed = await ctx.claims.claim(data.workspaceId, {
+    read: () => loadWorkspace(ctx, data.workspaceId, 'org:admin'),
+    check: (row) => {
+      checkAccess(ctx, row, 'org:admin');
+      ctx.providers.requireAvailable(data.provider);
+      if (data.provider === row.provider) throw new AppError('BAD_USER_INPUT', `the workspace is already on provider "${row.provider}"`);
+      const refused = switchRefusal(row.provider)(row);
+      if (refused) throw refused;
+    },
+    run: (ws) => claimSwitch(ctx, ws, data.provider),
+  });
+  if (!claimed) throw alreadySwitching();
+  const workspace = await ctx.db.prisma.workspace.findUniqueOrThrow({ where: { id: data.workspaceId } });
+  return { workspace, operation: claimed };
+}
+
+const alreadySwitching = () => new AppError('ALREADY_SWITCHING', 'this workspace is already provisioning or switching; nothing was done');
+
+/**
+ * What the claim's conditional update answers against `row` for a caller that read `provider`:
+ * it fails (ALREADY_SWITCHING) on a deleted row, a PROVISIONING one or another provider; else,
+ * with an operation in flight, the one-operation index refuses it (CONFLICT).
+ */
+const switchRefusal = (provider: string) => (row: ClaimedRow) => {
+  if (row.deletedAt || row.status === 'PROVISIONING' || row.provider !== provider) return alreadySwitching();
+  return row.operationInFlight ? operationInFlight() : undefined;
+};
+
+/** The pre-claim's transaction; undefined when the conditional update lost (with the row as it was under the lock). */
+async function claimSwitch(ctx: Ctx, ws: Workspace, to: string): Promise<{ result: Operation | undefined; row: ClaimedRow | undefined }> {
   const now = ctx.clock.now();
   const opId = newId('Operation');
-
+  let seen: ClaimedRow | undefined;
   const claimed = await ctx.db.prisma.$transaction(async (tx) => {
-    // The row lock only pins the status the claim replaces (restored by a rollback); the
-    // conditional update below is what decides the claim.
-    const prior = (await tx.$queryRaw<{ status: WorkspaceStatus }[]>`SELECT status FROM "Workspace" WHERE id = ${ws.id} FOR NO KEY UPDATE`)[0];
+    // The row lock pins the status the claim replaces (restored by a rollback) and, when the
+    // claim loses, the row the callers waiting on it are answered from; the conditional update
+    // below is what decides the claim.
+    const prior = (await tx.$queryRaw<Pick<Workspace, 'status' | 'provider' | 'deletedAt'>[]>`SELECT status, provider, "deletedAt" FROM "Workspace" WHERE id = ${ws.id} FOR NO KEY UPDATE`)[0];
     const { count } = await tx.workspace.updateMany({
       where: { id: ws.id, deletedAt: null, status: { not: 'PROVISIONING' }, provider: ws.provider },
       data: { status: 'PROVISIONING', claimId: opId, updatedAt: now },
     });
-    if (count !== 1 || !prior) return undefined;
-    const plan: SwitchPlan = { from: ws.provider, to: data.provider, priorStatus: prior.status };
+    if (count !== 1 || !prior) {
+      seen = prior && asRead({ id: ws.id, orgId: ws.orgId, ...prior });
+      return undefined;
+    }
+    const plan: SwitchPlan = { from: ws.provider, to, priorStatus: prior.status };
     const operation = await createOperation(tx, {
       id: opId, orgId: ws.orgId, workspaceId: ws.id, kind: 'SWITCH_PROVIDER', input: plan,
       maxAttempts: ctx.config.provisionAttempts + 2, // the stop leg may use attempts before the provision leg's
@@ -61,10 +98,8 @@ export async function switchProvider(ctx: Ctx, input: unknown): Promise<{ worksp
     }]);
     return operation;
   }).catch(operationConflict);
-
-  if (!claimed) throw new AppError('ALREADY_SWITCHING', 'this workspace is already provisioning or switching; nothing was done');
-  const workspace = await ctx.db.prisma.workspace.findUniqueOrThrow({ where: { id: ws.id } });
-  return { workspace, operation: claimed };
+  const committed: ClaimedRow = { id: ws.id, orgId: ws.orgId, status: 'PROVISIONING', provider: ws.provider, deletedAt: null, operationInFlight: true };
+  return { result: claimed, row: claimed ? committed : seen };
 }
 
 /**
