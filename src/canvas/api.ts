@@ -50,11 +50,17 @@ export class Live {
   }
 
   /** `variables()` is asked again on every (re)subscribe, so it can carry the latest cursor. */
-  subscribe<R, V extends Record<string, unknown>>(doc: TypedDocumentString<R, V>, variables: () => V, onData: (data: R) => void, onError: (message: string) => void): void {
+  subscribe<R, V extends Record<string, unknown>>(doc: TypedDocumentString<R, V>, variables: () => V, onData: (data: R) => void, onError: (message: string) => void): string {
     const id = String(this.nextId++);
     const sub: Sub = { query: doc.toString(), variables, onData: onData as (d: unknown) => void, onError };
     this.subs.set(id, sub);
     if (this.acked) this.send({ id, type: 'subscribe', payload: { query: sub.query, variables: variables() } });
+    return id;
+  }
+
+  /** Ends a subscription (a view that closes): the server releases it, a reconnect does not renew it. */
+  unsubscribe(id: string): void {
+    if (this.subs.delete(id) && this.acked) this.send({ id, type: 'complete' });
   }
 
   private connect(): void {

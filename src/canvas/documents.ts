@@ -50,13 +50,21 @@ export const REQUEST_HISTORY = graphql(`
   }
 `);
 
+export const OPERATION = graphql(`
+  fragment CanvasOperation on Operation { id kind status error attempts createdAt startedAt finishedAt }
+`);
+
+export const ACTIVITY_ENTRY = graphql(`
+  fragment CanvasActivityEntry on Activity { id type message data actorKind fromStatus toStatus createdAt }
+`);
+
 export const WORKSPACE_DETAIL = graphql(`
   query CanvasWorkspace($id: ID!) {
     workspace(id: $id) {
       ...CanvasWorkspaceRow
       instanceId url mcpServerPresent activeTurn runtimeVersion createdAt
-      operations(first: 20) { edges { node { id kind status error attempts createdAt startedAt finishedAt } } }
-      activity(first: 100) { edges { node { id type message data actorKind fromStatus toStatus createdAt } } }
+      operations(first: 20) { edges { node { ...CanvasOperation } } }
+      activity(first: 100) { edges { cursor node { ...CanvasActivityEntry } } }
     }
   }
 `);
@@ -86,6 +94,17 @@ export const RESOLVE = graphql(`
 export const WORKSPACE_EVENTS = graphql(`
   subscription CanvasWorkspaceEvents($after: String) {
     workspaceEvents(after: $after) { cursor status previousStatus reason at workspace { ...CanvasWorkspaceRow } }
+  }
+`);
+
+export const WORKSPACE_ACTIVITY = graphql(`
+  subscription CanvasWorkspaceActivity($id: ID!, $after: String) {
+    workspaceActivity(workspaceId: $id, after: $after) {
+      cursor
+      entry { ...CanvasActivityEntry }
+      workspace { ...CanvasWorkspaceRow }
+      operation { ...CanvasOperation }
+    }
   }
 `);
 

@@ -112,7 +112,7 @@ function App() {
       <Header />
       <main id="main">
         <Alerts />
-        {store.phase !== 'ready' ? <SignIn /> : store.route.view === 'workspace' ? <WorkspaceView id={store.route.id} /> : (
+        {store.phase !== 'ready' ? <SignIn /> : store.route.view === 'workspace' ? <WorkspaceView key={store.route.id} id={store.route.id} /> : (
           <>
             <WorkspaceList />
             <Requests />

@@ -1,9 +1,9 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { WORKSPACE_DETAIL } from './documents.js';
+import { WORKSPACE_ACTIVITY, WORKSPACE_DETAIL } from './documents.js';
 import { ago, when } from './format.js';
-import type { CanvasWorkspaceQuery, WorkspaceStatus } from './generated/graphql.js';
+import type { CanvasActivityEntryFragment, CanvasOperationFragment, CanvasWorkspaceQuery, WorkspaceStatus } from './generated/graphql.js';
 import { GqlError } from './api.js';
-import { alertError, api, ask, inOrg, label, remove, restart, stop, store, switchProvider, type WorkspaceRow } from './store.js';
+import { alertError, api, ask, changed, inOrg, label, remove, restart, stop, store, switchProvider, type WorkspaceRow } from './store.js';
 
 const STATUSES: WorkspaceStatus[] = ['PROVISIONING', 'ONLINE', 'DEGRADED', 'OFFLINE', 'FAILED', 'STOPPED'];
 
@@ -55,9 +55,20 @@ export function WorkspaceList() {
 }
 
 type Detail = NonNullable<CanvasWorkspaceQuery['workspace']>;
-type Entry = Detail['activity']['edges'][number]['node'];
+type Entry = CanvasActivityEntryFragment;
+type Op = CanvasOperationFragment;
+/** An activity entry with its cursor (its position in the log: entries are shown newest first by it). */
+type Placed = { cursor: string; node: Entry };
+/** What the workspace's activity stream brought since the view opened. */
+type Streamed = { entries: Map<string, Placed>; ops: Map<string, Op> };
 const ACTIVE = new Set(['QUEUED', 'RUNNING']);
 const POLL_MS = 1000;
+const SHOWN_ENTRIES = 100;
+
+const seq = (cursor: string) => BigInt(cursor);
+const later = (a: string | undefined, b: string) => (a === undefined || seq(b) > seq(a) ? b : a);
+/** How far an operation has got: a read and an event can each be the newer one. */
+const stage = (op: Op) => (op.finishedAt ? 2 : op.status === 'RUNNING' ? 1 : 0);
 
 const opOf = (e: Entry) => {
   const id = (e.data as { operationId?: unknown } | null)?.operationId;
@@ -66,8 +77,11 @@ const opOf = (e: Entry) => {
 
 /**
  * One workspace: its state, actions, operations (with their steps: the activity entries that
- * name them) and history. Reloaded on every live event about it, and every second while an
- * operation of it runs — the API publishes status changes live, not each step.
+ * name them) and history. Read once, then kept live by the `workspaceActivity` subscription from
+ * the read's newest cursor (each entry, the workspace's fields — restartPending, lastSampleError,
+ * the model — and the operation the entry names, as they are on delivery). A status event reloads
+ * the whole view (the instance, the active turn); while an operation runs, it is also re-read
+ * every second: an operation's own QUEUED → RUNNING → SUCCEEDED writes no activity entry.
  */
 export function WorkspaceView({ id }: { id: string }) {
   const [detail, setDetail] = useState<Detail | null | undefined>(undefined);
@@ -76,6 +90,33 @@ export function WorkspaceView({ id }: { id: string }) {
   const tick = store.ticks.get(id) ?? 0;
   const [poll, setPoll] = useState(0);
   const [, setClock] = useState(0);
+  const [streamed, setStreamed] = useState<Streamed>(() => ({ entries: new Map(), ops: new Map() }));
+  const cursor = useRef<string | undefined>(undefined);
+  const loaded = detail !== undefined && detail !== null;
+
+  // Live from the first read's newest entry on: the subscription replays anything committed
+  // between that read and its start, and resumes from the latest cursor after a reconnect.
+  useEffect(() => {
+    const live = store.live;
+    if (!loaded || !live) return;
+    const sub = live.subscribe(WORKSPACE_ACTIVITY, () => ({ id, after: cursor.current ?? '0' }), ({ workspaceActivity: e }) => {
+      cursor.current = later(cursor.current, e.cursor);
+      setStreamed((s) => {
+        const entries = new Map(s.entries).set(e.entry.id, { cursor: e.cursor, node: e.entry });
+        // a view left open for days keeps only what it can show (entries arrive oldest first)
+        for (const key of entries.keys()) if (entries.size > SHOWN_ENTRIES) entries.delete(key);
+        const ops = new Map(s.ops);
+        if (e.operation) ops.set(e.operation.id, e.operation);
+        return { entries, ops };
+      });
+      // The status stays the status events' (the list's); everything else is as delivered. A row
+      // the status events removed (deleted) is not brought back.
+      const row = store.workspaces.get(id);
+      if (row) store.workspaces.set(id, { ...e.workspace, status: row.status });
+      changed();
+    }, (message) => alertError(`Live activity of this workspace stopped: ${message}`));
+    return () => live.unsubscribe(sub);
+  }, [id, loaded]);
 
   // "Last heartbeat: 5 s ago" keeps counting between events.
   useEffect(() => {
@@ -91,9 +132,11 @@ export function WorkspaceView({ id }: { id: string }) {
         if (gone) return;
         setDetail(d.workspace);
         const w = d.workspace;
-        // The list's row is refreshed by status events only; what changes without one (restartPending
-        // after a deferred secret restart, the model) comes from this read. The status stays the
-        // events' (a read that raced an event must not undo it; the event reloads this view anyway).
+        const newest = w?.activity.edges[0]?.cursor;
+        if (newest) cursor.current = later(cursor.current, newest);
+        // The list's row takes this read's fields too (the activity stream brings later changes).
+        // The status stays the events' (a read that raced an event must not undo it; the event
+        // reloads this view anyway).
         const row = w && store.workspaces.get(w.id);
         if (w && row) store.workspaces.set(w.id, { ...rowOf(w), status: row.status });
         if (w && (w.status === 'PROVISIONING' || w.operations.edges.some((e) => ACTIVE.has(e.node.status)))) {
@@ -128,7 +171,8 @@ export function WorkspaceView({ id }: { id: string }) {
   const w: Detail = { ...detail, ...(store.workspaces.get(id) ?? {}) } as Detail;
   const row: WorkspaceRow = w;
   const busy = store.busy.has(`ws:${id}`);
-  const entries = detail.activity.edges.map((e) => e.node);
+  const entries = merged(detail, streamed);
+  const operations = mergedOps(detail, streamed);
   const steps = (opId: string) => entries.filter((e) => opOf(e) === opId).reverse();
   const statusHistory = entries.filter((e) => e.type === 'STATUS_CHANGED');
   const others = store.providers.filter((p) => p.available && p.name !== w.provider);
@@ -187,9 +231,9 @@ export function WorkspaceView({ id }: { id: string }) {
 
       <section aria-labelledby="wsv-ops">
         <h3 id="wsv-ops">Operations</h3>
-        {detail.operations.edges.length === 0 && <p class="muted">None yet.</p>}
+        {operations.length === 0 && <p class="muted">None yet.</p>}
         <ol class="ops">
-          {detail.operations.edges.map(({ node: op }) => (
+          {operations.map((op) => (
             <li key={op.id} data-operation-id={op.id} aria-busy={ACTIVE.has(op.status)} aria-label={`${label(op.kind)} ${op.status}`}>
               <div class="op-head">
                 <strong>{label(op.kind)}</strong>
@@ -227,6 +271,23 @@ export function WorkspaceView({ id }: { id: string }) {
       </section>
     </article>
   );
+}
+
+/** The read's entries and the streamed ones, newest first, each once. */
+function merged(detail: Detail, streamed: Streamed): Entry[] {
+  const all = new Map<string, Placed>(detail.activity.edges.map((e) => [e.node.id, e]));
+  for (const [key, e] of streamed.entries) all.set(key, e);
+  return [...all.values()].sort((a, b) => (seq(b.cursor) > seq(a.cursor) ? 1 : -1)).slice(0, SHOWN_ENTRIES).map((e) => e.node);
+}
+
+/** The read's operations and the streamed ones, newest first; of two versions the further one. */
+function mergedOps(detail: Detail, streamed: Streamed): Op[] {
+  const all = new Map<string, Op>(detail.operations.edges.map((e) => [e.node.id, e.node]));
+  for (const [key, op] of streamed.ops) {
+    const read = all.get(key);
+    if (!read || stage(op) >= stage(read)) all.set(key, op);
+  }
+  return [...all.values()].sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id));
 }
 
 /** The list row's fields of a detail read. */

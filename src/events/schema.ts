@@ -1,9 +1,10 @@
 import type { Operation } from '../generated/prisma/client.ts';
 import { builder } from '../graphql/builder.ts';
 import { WorkspaceStatusEnum } from '../graphql/enums.ts';
-import { OperationRef, WorkspaceRef } from '../graphql/refs.ts';
+import { ActivityRef, OperationRef, WorkspaceRef } from '../graphql/refs.ts';
+import { toActivityView } from '../activity/view.ts';
 import type { ActivityEvent } from './bus.ts';
-import { operationFailures, provisionFailures, workspaceEvents } from './streams.ts';
+import { operationFailures, provisionFailures, workspaceActivity, workspaceEvents } from './streams.ts';
 
 const reasonOf = (e: ActivityEvent) => {
   const data = e.data as { reason?: unknown } | null;
@@ -19,6 +20,29 @@ const WorkspaceEventRef = builder.objectRef<ActivityEvent>('WorkspaceEvent').imp
     status: t.field({ type: WorkspaceStatusEnum, resolve: (e) => e.toStatus! }),
     reason: t.string({ nullable: true, resolve: reasonOf }),
     at: t.field({ type: 'DateTime', resolve: (e) => e.createdAt }),
+  }),
+});
+
+const operationIdOf = (e: ActivityEvent) => {
+  const id = (e.data as { operationId?: unknown } | null)?.operationId;
+  return typeof id === 'string' ? id : undefined;
+};
+
+const WorkspaceActivityEventRef = builder.objectRef<ActivityEvent>('WorkspaceActivityEvent').implement({
+  description: 'An activity entry of a workspace as it committed, with the workspace and the operation it names as they are when it is delivered. `cursor` resumes a subscription after this entry.',
+  fields: (t) => ({
+    cursor: t.string({ resolve: (e) => e.id.toString() }),
+    entry: t.field({ type: ActivityRef, resolve: (e) => toActivityView(e) }),
+    workspace: t.field({ type: WorkspaceRef, resolve: (e) => e.workspace! }),
+    operation: t.field({
+      type: OperationRef,
+      nullable: true,
+      description: 'The operation this entry is a step of (`entry.data.operationId`), as it is now',
+      resolve: (e, _, ctx): Promise<Operation | null> | null => {
+        const id = operationIdOf(e);
+        return id ? ctx.db.prisma.operation.findUnique({ where: { id } }) : null;
+      },
+    }),
   }),
 });
 
@@ -49,6 +73,13 @@ builder.subscriptionFields((t) => ({
     description: 'Status changes of one workspace (or of every workspace the caller can see). With `after`, missed events are replayed first.',
     args: { workspaceId: t.arg.id(), after: t.arg.string() },
     subscribe: (_, args, ctx) => workspaceEvents(ctx, args),
+    resolve: (e) => e,
+  }),
+  workspaceActivity: t.field({
+    type: WorkspaceActivityEventRef,
+    description: 'Every activity entry of one workspace as it commits (status changes, operation steps, deferred restarts, secret writes, failures). Who may watch is who may read `workspace.activity`. With `after` (an activity cursor), missed entries are replayed first.',
+    args: { workspaceId: t.arg.id({ required: true }), after: t.arg.string() },
+    subscribe: (_, args, ctx) => workspaceActivity(ctx, args),
     resolve: (e) => e,
   }),
   provisionFailures: t.field({

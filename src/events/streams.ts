@@ -160,6 +160,18 @@ export async function workspaceEvents(ctx: Ctx, args: { workspaceId?: string | n
   return eventStream(ctx, scope, { toStatus: { not: null } }, (e) => e.toStatus !== null, after);
 }
 
+/**
+ * Every activity entry of one workspace as it commits (status changes, operation steps, deferred
+ * restarts, secret writes, failures); with `after`, missed ones are replayed first. Who may watch
+ * is who may read `workspace.activity`: the workspace must be visible to the caller (NOT_FOUND
+ * otherwise, a STANDARD workspace token sees only its own).
+ */
+export async function workspaceActivity(ctx: Ctx, args: { workspaceId: string; after?: string | null }) {
+  const after = args.after === null || args.after === undefined ? undefined : parseSeqCursor(args.after);
+  const scope = await resolveScope(ctx, args.workspaceId);
+  return eventStream(ctx, scope, {}, () => true, after);
+}
+
 const REQUEST_TYPES = ['REQUEST_CREATED', 'REQUEST_RESOLVED'] as const;
 const isRequestEvent = (e: ActivityEvent) => (REQUEST_TYPES as readonly string[]).includes(e.type);
 const requestKindOf = (e: ActivityEvent) => (e.data as { kind?: unknown } | null)?.kind;

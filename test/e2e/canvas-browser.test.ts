@@ -551,6 +551,39 @@ describe.skipIf(SKIP)('canvas in chromium (playwright-core), per role', { timeou
     await viewer.page.close();
   });
 
+  it('live without a status change: a VIEWER\'s open workspace view shows a deferred restart made elsewhere (Restart pending, the new activity entry) with no reload and no re-read', async () => {
+    const scout = await concierge('scout');
+    const prisma = server.trellis.services.db.prisma;
+    // nothing of it runs any more, so no re-read of a running operation can stand in for the event
+    await pollUntil('scout\'s operations to end', async () => ((await prisma.operation.count({ where: { workspaceId: scout.id, finishedAt: null } })) === 0 ? true : undefined), 15_000, 50);
+    const { page, cspViolations } = await signIn(orgA.viewer);
+    await page.getByRole('link', { name: 'scout' }).click();
+    await page.getByRole('heading', { name: 'scout', level: 2 }).waitFor();
+    const activity = page.getByRole('region', { name: 'Recent activity' });
+    await activity.getByRole('listitem').first().waitFor();
+    await fact(page, 'Restart pending').getByText('no', { exact: true }).waitFor();
+    expect(await activity.getByRole('listitem').filter({ hasText: 'RESTART_DEFERRED' }).count()).toBe(0);
+    // a mark a reload would lose, and every read of the workspace from now on
+    await page.evaluate(() => { (window as unknown as { unreloaded?: boolean }).unreloaded = true; });
+    const reads: string[] = [];
+    page.on('request', (r) => { if (r.postData()?.includes('query CanvasWorkspace(')) reads.push(r.url()); });
+
+    const restarts = (await orgA.admin.ok(SET_SECRET, { input: { scope: 'WORKSPACE', workspaceId: scout.id, key: 'SCOUT_API_KEY', value: 'scout-secret-value', runtimeConsumed: true } })).setSecret.restarts;
+    expect(restarts).toEqual([{ outcome: 'DEFERRED', reason: 'PLATFORM_WORKSPACE', workspace: { id: scout.id } }]);
+
+    await fact(page, 'Restart pending').getByText(/^yes/).waitFor({ timeout: 10_000 });
+    const deferred = activity.getByRole('listitem').filter({ hasText: 'RESTART_DEFERRED' });
+    await deferred.waitFor();
+    expect(await activity.getByRole('listitem').first().textContent()).toContain('RESTART_DEFERRED'); // newest first
+    await activity.getByRole('listitem').filter({ hasText: 'SECRET_SET' }).waitFor();
+    expect(await page.evaluate(() => (window as unknown as { unreloaded?: boolean }).unreloaded)).toBe(true);
+    expect(reads).toEqual([]);
+    expect(await page.locator('body').innerText()).not.toContain('scout-secret-value');
+    await shot(page, 'viewer-live-restart-pending-1100');
+    expect(cspViolations).toEqual([]);
+    await page.close();
+  });
+
   it('instance admin: the org switcher scopes workspaces and requests; actions work in any org', async () => {
     const inB = (await beta.client.ok(CREATE_REQUEST, { input: { kind: 'TASK', title: 'Task in org B' } })).createRequest;
     const inA = (await builder.client.ok(CREATE_REQUEST, { input: { kind: 'TASK', title: 'Task in org A' } })).createRequest;

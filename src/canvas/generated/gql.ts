@@ -22,13 +22,16 @@ type Documents = {
     "\n  query CanvasWorkspaces($after: String) {\n    workspaces(first: 50, after: $after) { edges { node { ...CanvasWorkspaceRow } } pageInfo { hasNextPage endCursor } }\n  }\n": typeof types.CanvasWorkspacesDocument,
     "\n  query CanvasPendingRequests($after: String) {\n    requests(status: PENDING, first: 50, after: $after) { edges { node { ...CanvasRequestCard } } pageInfo { hasNextPage endCursor } }\n  }\n": typeof types.CanvasPendingRequestsDocument,
     "\n  query CanvasRequestHistory($status: RequestStatus, $after: String) {\n    requests(status: $status, first: 50, after: $after) { edges { node { ...CanvasRequestCard } } pageInfo { hasNextPage endCursor } }\n  }\n": typeof types.CanvasRequestHistoryDocument,
-    "\n  query CanvasWorkspace($id: ID!) {\n    workspace(id: $id) {\n      ...CanvasWorkspaceRow\n      instanceId url mcpServerPresent activeTurn runtimeVersion createdAt\n      operations(first: 20) { edges { node { id kind status error attempts createdAt startedAt finishedAt } } }\n      activity(first: 100) { edges { node { id type message data actorKind fromStatus toStatus createdAt } } }\n    }\n  }\n": typeof types.CanvasWorkspaceDocument,
+    "\n  fragment CanvasOperation on Operation { id kind status error attempts createdAt startedAt finishedAt }\n": typeof types.CanvasOperationFragmentDoc,
+    "\n  fragment CanvasActivityEntry on Activity { id type message data actorKind fromStatus toStatus createdAt }\n": typeof types.CanvasActivityEntryFragmentDoc,
+    "\n  query CanvasWorkspace($id: ID!) {\n    workspace(id: $id) {\n      ...CanvasWorkspaceRow\n      instanceId url mcpServerPresent activeTurn runtimeVersion createdAt\n      operations(first: 20) { edges { node { ...CanvasOperation } } }\n      activity(first: 100) { edges { cursor node { ...CanvasActivityEntry } } }\n    }\n  }\n": typeof types.CanvasWorkspaceDocument,
     "\n  mutation CanvasRestart($id: ID!) { restartWorkspace(workspaceId: $id) { id kind status } }\n": typeof types.CanvasRestartDocument,
     "\n  mutation CanvasStop($id: ID!) { stopWorkspace(workspaceId: $id) { id kind status } }\n": typeof types.CanvasStopDocument,
     "\n  mutation CanvasDelete($id: ID!) { deleteWorkspace(workspaceId: $id) { id kind status } }\n": typeof types.CanvasDeleteDocument,
     "\n  mutation CanvasSwitch($input: SwitchProviderInput!) {\n    switchProvider(input: $input) { operation { id kind status } workspace { ...CanvasWorkspaceRow } }\n  }\n": typeof types.CanvasSwitchDocument,
     "\n  mutation CanvasResolve($input: ResolveRequestInput!) { resolveRequest(input: $input) { ...CanvasRequestCard } }\n": typeof types.CanvasResolveDocument,
     "\n  subscription CanvasWorkspaceEvents($after: String) {\n    workspaceEvents(after: $after) { cursor status previousStatus reason at workspace { ...CanvasWorkspaceRow } }\n  }\n": typeof types.CanvasWorkspaceEventsDocument,
+    "\n  subscription CanvasWorkspaceActivity($id: ID!, $after: String) {\n    workspaceActivity(workspaceId: $id, after: $after) {\n      cursor\n      entry { ...CanvasActivityEntry }\n      workspace { ...CanvasWorkspaceRow }\n      operation { ...CanvasOperation }\n    }\n  }\n": typeof types.CanvasWorkspaceActivityDocument,
     "\n  subscription CanvasRequestEvents($after: String) {\n    requestEvents(after: $after) { cursor type status request { ...CanvasRequestCard } }\n  }\n": typeof types.CanvasRequestEventsDocument,
     "\n  subscription CanvasOperationFailures {\n    operationFailures { at error workspace { id name } operation { id kind } }\n  }\n": typeof types.CanvasOperationFailuresDocument,
 };
@@ -40,13 +43,16 @@ const documents: Documents = {
     "\n  query CanvasWorkspaces($after: String) {\n    workspaces(first: 50, after: $after) { edges { node { ...CanvasWorkspaceRow } } pageInfo { hasNextPage endCursor } }\n  }\n": types.CanvasWorkspacesDocument,
     "\n  query CanvasPendingRequests($after: String) {\n    requests(status: PENDING, first: 50, after: $after) { edges { node { ...CanvasRequestCard } } pageInfo { hasNextPage endCursor } }\n  }\n": types.CanvasPendingRequestsDocument,
     "\n  query CanvasRequestHistory($status: RequestStatus, $after: String) {\n    requests(status: $status, first: 50, after: $after) { edges { node { ...CanvasRequestCard } } pageInfo { hasNextPage endCursor } }\n  }\n": types.CanvasRequestHistoryDocument,
-    "\n  query CanvasWorkspace($id: ID!) {\n    workspace(id: $id) {\n      ...CanvasWorkspaceRow\n      instanceId url mcpServerPresent activeTurn runtimeVersion createdAt\n      operations(first: 20) { edges { node { id kind status error attempts createdAt startedAt finishedAt } } }\n      activity(first: 100) { edges { node { id type message data actorKind fromStatus toStatus createdAt } } }\n    }\n  }\n": types.CanvasWorkspaceDocument,
+    "\n  fragment CanvasOperation on Operation { id kind status error attempts createdAt startedAt finishedAt }\n": types.CanvasOperationFragmentDoc,
+    "\n  fragment CanvasActivityEntry on Activity { id type message data actorKind fromStatus toStatus createdAt }\n": types.CanvasActivityEntryFragmentDoc,
+    "\n  query CanvasWorkspace($id: ID!) {\n    workspace(id: $id) {\n      ...CanvasWorkspaceRow\n      instanceId url mcpServerPresent activeTurn runtimeVersion createdAt\n      operations(first: 20) { edges { node { ...CanvasOperation } } }\n      activity(first: 100) { edges { cursor node { ...CanvasActivityEntry } } }\n    }\n  }\n": types.CanvasWorkspaceDocument,
     "\n  mutation CanvasRestart($id: ID!) { restartWorkspace(workspaceId: $id) { id kind status } }\n": types.CanvasRestartDocument,
     "\n  mutation CanvasStop($id: ID!) { stopWorkspace(workspaceId: $id) { id kind status } }\n": types.CanvasStopDocument,
     "\n  mutation CanvasDelete($id: ID!) { deleteWorkspace(workspaceId: $id) { id kind status } }\n": types.CanvasDeleteDocument,
     "\n  mutation CanvasSwitch($input: SwitchProviderInput!) {\n    switchProvider(input: $input) { operation { id kind status } workspace { ...CanvasWorkspaceRow } }\n  }\n": types.CanvasSwitchDocument,
     "\n  mutation CanvasResolve($input: ResolveRequestInput!) { resolveRequest(input: $input) { ...CanvasRequestCard } }\n": types.CanvasResolveDocument,
     "\n  subscription CanvasWorkspaceEvents($after: String) {\n    workspaceEvents(after: $after) { cursor status previousStatus reason at workspace { ...CanvasWorkspaceRow } }\n  }\n": types.CanvasWorkspaceEventsDocument,
+    "\n  subscription CanvasWorkspaceActivity($id: ID!, $after: String) {\n    workspaceActivity(workspaceId: $id, after: $after) {\n      cursor\n      entry { ...CanvasActivityEntry }\n      workspace { ...CanvasWorkspaceRow }\n      operation { ...CanvasOperation }\n    }\n  }\n": types.CanvasWorkspaceActivityDocument,
     "\n  subscription CanvasRequestEvents($after: String) {\n    requestEvents(after: $after) { cursor type status request { ...CanvasRequestCard } }\n  }\n": types.CanvasRequestEventsDocument,
     "\n  subscription CanvasOperationFailures {\n    operationFailures { at error workspace { id name } operation { id kind } }\n  }\n": types.CanvasOperationFailuresDocument,
 };
@@ -82,7 +88,15 @@ export function graphql(source: "\n  query CanvasRequestHistory($status: Request
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query CanvasWorkspace($id: ID!) {\n    workspace(id: $id) {\n      ...CanvasWorkspaceRow\n      instanceId url mcpServerPresent activeTurn runtimeVersion createdAt\n      operations(first: 20) { edges { node { id kind status error attempts createdAt startedAt finishedAt } } }\n      activity(first: 100) { edges { node { id type message data actorKind fromStatus toStatus createdAt } } }\n    }\n  }\n"): typeof import('./graphql.js').CanvasWorkspaceDocument;
+export function graphql(source: "\n  fragment CanvasOperation on Operation { id kind status error attempts createdAt startedAt finishedAt }\n"): typeof import('./graphql.js').CanvasOperationFragmentDoc;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  fragment CanvasActivityEntry on Activity { id type message data actorKind fromStatus toStatus createdAt }\n"): typeof import('./graphql.js').CanvasActivityEntryFragmentDoc;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query CanvasWorkspace($id: ID!) {\n    workspace(id: $id) {\n      ...CanvasWorkspaceRow\n      instanceId url mcpServerPresent activeTurn runtimeVersion createdAt\n      operations(first: 20) { edges { node { ...CanvasOperation } } }\n      activity(first: 100) { edges { cursor node { ...CanvasActivityEntry } } }\n    }\n  }\n"): typeof import('./graphql.js').CanvasWorkspaceDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
@@ -107,6 +121,10 @@ export function graphql(source: "\n  mutation CanvasResolve($input: ResolveReque
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  subscription CanvasWorkspaceEvents($after: String) {\n    workspaceEvents(after: $after) { cursor status previousStatus reason at workspace { ...CanvasWorkspaceRow } }\n  }\n"): typeof import('./graphql.js').CanvasWorkspaceEventsDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription CanvasWorkspaceActivity($id: ID!, $after: String) {\n    workspaceActivity(workspaceId: $id, after: $after) {\n      cursor\n      entry { ...CanvasActivityEntry }\n      workspace { ...CanvasWorkspaceRow }\n      operation { ...CanvasOperation }\n    }\n  }\n"): typeof import('./graphql.js').CanvasWorkspaceActivityDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

@@ -129,12 +129,16 @@ export type CanvasRequestHistoryQueryVariables = Exact<{
 
 export type CanvasRequestHistoryQuery = { requests: { edges: Array<{ node: { id: string, kind: RequestKind, status: RequestStatus, title: string, body: string | null, payload: unknown, note: string | null, createdAt: string, resolvedAt: string | null, expiresAt: string | null, createdByKind: ActorKind, resolvedByKind: ActorKind | null, resolvedBy: { name: string, role: Role } | null, workspace: { id: string, name: string } | null, org: { id: string, name: string } } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
 
+export type CanvasOperationFragment = { id: string, kind: OperationKind, status: OperationStatus, error: string | null, attempts: number, createdAt: string, startedAt: string | null, finishedAt: string | null };
+
+export type CanvasActivityEntryFragment = { id: string, type: ActivityType, message: string, data: unknown, actorKind: ActorKind | null, fromStatus: WorkspaceStatus | null, toStatus: WorkspaceStatus | null, createdAt: string };
+
 export type CanvasWorkspaceQueryVariables = Exact<{
   id: string | number;
 }>;
 
 
-export type CanvasWorkspaceQuery = { workspace: { instanceId: string | null, url: string | null, mcpServerPresent: boolean | null, activeTurn: boolean, runtimeVersion: string | null, createdAt: string, id: string, name: string, kind: WorkspaceKind, status: WorkspaceStatus, provider: string, model: string | null, lastSampleError: string | null, lastHeartbeatAt: string | null, restartPending: boolean, operations: { edges: Array<{ node: { id: string, kind: OperationKind, status: OperationStatus, error: string | null, attempts: number, createdAt: string, startedAt: string | null, finishedAt: string | null } }> }, activity: { edges: Array<{ node: { id: string, type: ActivityType, message: string, data: unknown, actorKind: ActorKind | null, fromStatus: WorkspaceStatus | null, toStatus: WorkspaceStatus | null, createdAt: string } }> }, org: { id: string, name: string } } | null };
+export type CanvasWorkspaceQuery = { workspace: { instanceId: string | null, url: string | null, mcpServerPresent: boolean | null, activeTurn: boolean, runtimeVersion: string | null, createdAt: string, id: string, name: string, kind: WorkspaceKind, status: WorkspaceStatus, provider: string, model: string | null, lastSampleError: string | null, lastHeartbeatAt: string | null, restartPending: boolean, operations: { edges: Array<{ node: { id: string, kind: OperationKind, status: OperationStatus, error: string | null, attempts: number, createdAt: string, startedAt: string | null, finishedAt: string | null } }> }, activity: { edges: Array<{ cursor: string, node: { id: string, type: ActivityType, message: string, data: unknown, actorKind: ActorKind | null, fromStatus: WorkspaceStatus | null, toStatus: WorkspaceStatus | null, createdAt: string } }> }, org: { id: string, name: string } } | null };
 
 export type CanvasRestartMutationVariables = Exact<{
   id: string | number;
@@ -177,6 +181,14 @@ export type CanvasWorkspaceEventsSubscriptionVariables = Exact<{
 
 
 export type CanvasWorkspaceEventsSubscription = { workspaceEvents: { cursor: string, status: WorkspaceStatus, previousStatus: WorkspaceStatus | null, reason: string | null, at: string, workspace: { id: string, name: string, kind: WorkspaceKind, status: WorkspaceStatus, provider: string, model: string | null, lastSampleError: string | null, lastHeartbeatAt: string | null, restartPending: boolean, org: { id: string, name: string } } } };
+
+export type CanvasWorkspaceActivitySubscriptionVariables = Exact<{
+  id: string | number;
+  after?: string | null | undefined;
+}>;
+
+
+export type CanvasWorkspaceActivitySubscription = { workspaceActivity: { cursor: string, entry: { id: string, type: ActivityType, message: string, data: unknown, actorKind: ActorKind | null, fromStatus: WorkspaceStatus | null, toStatus: WorkspaceStatus | null, createdAt: string }, workspace: { id: string, name: string, kind: WorkspaceKind, status: WorkspaceStatus, provider: string, model: string | null, lastSampleError: string | null, lastHeartbeatAt: string | null, restartPending: boolean, org: { id: string, name: string } }, operation: { id: string, kind: OperationKind, status: OperationStatus, error: string | null, attempts: number, createdAt: string, startedAt: string | null, finishedAt: string | null } | null } };
 
 export type CanvasRequestEventsSubscriptionVariables = Exact<{
   after?: string | null | undefined;
@@ -253,6 +265,30 @@ export const CanvasRequestCardFragmentDoc = new TypedDocumentString(`
   }
 }
     `, {"fragmentName":"CanvasRequestCard"}) as unknown as TypedDocumentString<CanvasRequestCardFragment, unknown>;
+export const CanvasOperationFragmentDoc = new TypedDocumentString(`
+    fragment CanvasOperation on Operation {
+  id
+  kind
+  status
+  error
+  attempts
+  createdAt
+  startedAt
+  finishedAt
+}
+    `, {"fragmentName":"CanvasOperation"}) as unknown as TypedDocumentString<CanvasOperationFragment, unknown>;
+export const CanvasActivityEntryFragmentDoc = new TypedDocumentString(`
+    fragment CanvasActivityEntry on Activity {
+  id
+  type
+  message
+  data
+  actorKind
+  fromStatus
+  toStatus
+  createdAt
+}
+    `, {"fragmentName":"CanvasActivityEntry"}) as unknown as TypedDocumentString<CanvasActivityEntryFragment, unknown>;
 export const CanvasInitDocument = new TypedDocumentString(`
     query CanvasInit {
   viewer {
@@ -418,28 +454,15 @@ export const CanvasWorkspaceDocument = new TypedDocumentString(`
     operations(first: 20) {
       edges {
         node {
-          id
-          kind
-          status
-          error
-          attempts
-          createdAt
-          startedAt
-          finishedAt
+          ...CanvasOperation
         }
       }
     }
     activity(first: 100) {
       edges {
+        cursor
         node {
-          id
-          type
-          message
-          data
-          actorKind
-          fromStatus
-          toStatus
-          createdAt
+          ...CanvasActivityEntry
         }
       }
     }
@@ -459,6 +482,26 @@ export const CanvasWorkspaceDocument = new TypedDocumentString(`
     id
     name
   }
+}
+fragment CanvasOperation on Operation {
+  id
+  kind
+  status
+  error
+  attempts
+  createdAt
+  startedAt
+  finishedAt
+}
+fragment CanvasActivityEntry on Activity {
+  id
+  type
+  message
+  data
+  actorKind
+  fromStatus
+  toStatus
+  createdAt
 }`) as unknown as TypedDocumentString<CanvasWorkspaceQuery, CanvasWorkspaceQueryVariables>;
 export const CanvasRestartDocument = new TypedDocumentString(`
     mutation CanvasRestart($id: ID!) {
@@ -575,6 +618,56 @@ export const CanvasWorkspaceEventsDocument = new TypedDocumentString(`
     name
   }
 }`) as unknown as TypedDocumentString<CanvasWorkspaceEventsSubscription, CanvasWorkspaceEventsSubscriptionVariables>;
+export const CanvasWorkspaceActivityDocument = new TypedDocumentString(`
+    subscription CanvasWorkspaceActivity($id: ID!, $after: String) {
+  workspaceActivity(workspaceId: $id, after: $after) {
+    cursor
+    entry {
+      ...CanvasActivityEntry
+    }
+    workspace {
+      ...CanvasWorkspaceRow
+    }
+    operation {
+      ...CanvasOperation
+    }
+  }
+}
+    fragment CanvasWorkspaceRow on Workspace {
+  id
+  name
+  kind
+  status
+  provider
+  model
+  lastSampleError
+  lastHeartbeatAt
+  restartPending
+  org {
+    id
+    name
+  }
+}
+fragment CanvasOperation on Operation {
+  id
+  kind
+  status
+  error
+  attempts
+  createdAt
+  startedAt
+  finishedAt
+}
+fragment CanvasActivityEntry on Activity {
+  id
+  type
+  message
+  data
+  actorKind
+  fromStatus
+  toStatus
+  createdAt
+}`) as unknown as TypedDocumentString<CanvasWorkspaceActivitySubscription, CanvasWorkspaceActivitySubscriptionVariables>;
 export const CanvasRequestEventsDocument = new TypedDocumentString(`
     subscription CanvasRequestEvents($after: String) {
   requestEvents(after: $after) {
