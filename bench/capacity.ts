@@ -119,11 +119,16 @@ try {
   }
   for (const replicas of REPLICAS) {
     const active = servers.slice(0, replicas);
-    // Warm: each replica sees the tokens of the workspaces that talk to it (token caches, JIT).
-    await Promise.all(active.map((s, k) => closedLoop({
-      url: s.url, concurrency: 32, durationMs: 600_000, maxRequests: Math.ceil((N - k) / replicas),
-      request: (i) => ({ path: '/graphql', headers: { authorization: `Bearer ${benchToken(i * replicas + k)}` }, body: BODY }),
-    })));
+    // Warm: each replica sees the tokens of the workspaces of the largest fleet that talk to it
+    // (token caches, prepared statements, JIT), as in a fleet's steady state.
+    const largest = Math.max(...FLEETS);
+    await Promise.all(active.map((s, k) => {
+      const mine = Array.from({ length: largest }, (_, j) => scattered(j)).filter((ws) => ws % replicas === k);
+      return closedLoop({
+        url: s.url, concurrency: 32, durationMs: 900_000, maxRequests: mine.length,
+        request: (i) => ({ path: '/graphql', headers: { authorization: `Bearer ${benchToken(mine[i]!)}` }, body: BODY }),
+      });
+    }));
     let capacity = 0;
     for (const fleet of FLEETS) {
       const step = await openLoopStep(active, fleet);

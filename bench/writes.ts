@@ -16,9 +16,9 @@ import { benchToken, closedLoop, machine, percentile, report, round, seedWorkspa
  * ("after") and on the schema before the HOT migration ("before": the same database with that
  * migration undone), one Trellis server each, one after the other on the same PostgreSQL.
  * Per schema: HOT ratio (pg_stat_user_tables n_tup_hot_upd / n_tup_upd) of the tables heartbeats
- * write, WAL bytes per heartbeat (pg_current_wal_lsn difference ÷ heartbeats) in the steady state
- * and in the first pass after a checkpoint (every page's first change then carries a full-page
- * image), table and index sizes, and the staleness sweep's time over all N rows.
+ * write, WAL bytes per heartbeat (pg_current_wal_lsn difference ÷ heartbeats) in a window after a
+ * checkpoint, with the full-page images in it apart (pg_walinspect), the WAL of one token-use
+ * flush per token, table and index sizes, and the staleness sweep's time over all N rows.
  */
 const N = Number(process.env.BENCH_WORKSPACES ?? 100_000);
 const STEADY_MS = Number(process.env.BENCH_STEADY_MS ?? 30_000);
