@@ -37,11 +37,22 @@ export async function startBenchDatabase() {
   const pool = new pg.Pool({ connectionString: url, max: 4 });
   pool.on('error', () => undefined);
   await migrate(pool, log);
+  const extra: pg.Pool[] = [];
   return {
     url,
     pool,
     dataDir: path.join(dir, 'postgres', 'pgdata'),
+    /** A second database on the same server, migrated (its pool is ended by stop()). */
+    addDatabase: async (name: string) => {
+      const extraUrl = await ensureDatabase(embedded.url, name);
+      const extraPool = new pg.Pool({ connectionString: extraUrl, max: 4 });
+      extraPool.on('error', () => undefined);
+      extra.push(extraPool);
+      await migrate(extraPool, log);
+      return { url: extraUrl, pool: extraPool };
+    },
     stop: async () => {
+      for (const p of extra) await p.end();
       await pool.end();
       await embedded.stop();
       await fs.rm(dir, { recursive: true, force: true });
@@ -138,7 +149,7 @@ export async function startTrellis(databaseUrl: string | undefined, dataDir: str
     TRELLIS_RATE_LIMIT_HEARTBEAT: '1000000',
     TRELLIS_WS_MAX_SUBSCRIPTIONS: '10',
     ...extraEnv,
-  }, /^Trellis listening on (\S+)/, 60_000, root, nodeArgs);
+  }, /^Trellis listening on (\S+)/, Number(process.env.BENCH_START_TIMEOUT_MS ?? 60_000), root, nodeArgs);
 }
 
 /** CPU seconds (user + system) used so far by these pids. */

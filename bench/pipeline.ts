@@ -7,12 +7,14 @@ import { ADMIN_TOKEN, benchToken, machine, percentile, report, round, seedWorksp
 
 /** A heartbeat that changes status → a graphql-ws subscriber has the event: latency over many changes. */
 const CHANGES = Number(process.env.BENCH_CHANGES ?? 300);
+/** Workspaces in the database (the first one's status changes): the pipeline at fleet scale. */
+const N = Number(process.env.BENCH_WORKSPACES ?? 1);
 const HEARTBEAT = 'mutation($input: HeartbeatInput!) { heartbeat(input: $input) { workspace { status } } }';
 
 const db = await startBenchDatabase();
 const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-bench-'));
 try {
-  const { workspaceIds } = await seedWorkspaces(db.pool, 1);
+  const { workspaceIds } = await seedWorkspaces(db.pool, N);
   const trellis = await startTrellis(db.url, dataDir);
   const client = createClient({ url: trellis.url.replace('http', 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${ADMIN_TOKEN}` } });
   try {
@@ -35,7 +37,7 @@ try {
       latencies.push(performance.now() - t0);
     }
     latencies.sort((a, b) => a - b);
-    report({ bench: 'pipeline', changes: CHANGES, p50Ms: round(percentile(latencies, 50)), p99Ms: round(percentile(latencies, 99)), maxMs: round(latencies.at(-1)!), machine: machine() });
+    report({ bench: 'pipeline', changes: CHANGES, workspaces: N, p50Ms: round(percentile(latencies, 50)), p99Ms: round(percentile(latencies, 99)), maxMs: round(latencies.at(-1)!), machine: machine() });
   } finally {
     await client.dispose();
     await trellis.stop();

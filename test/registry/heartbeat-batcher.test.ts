@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HeartbeatBatcher, type FastHeartbeat } from '../../src/registry/heartbeat-batcher.ts';
 import { openTestDb } from '../support/db.ts';
@@ -71,5 +72,25 @@ describe('heartbeat fast path (real PostgreSQL, two connections)', () => {
       await db.prisma.workspace.update({ where: { id: ids[0]! }, data: { restartPending: false } });
     }
     expect(await batcher.submit(beat(ids[0]!, { activeTurn: false }))).toMatchObject({ id: ids[0], activeTurn: false });
+  });
+
+  it('a heartbeat is a HOT update: it changes no indexed column and its page has room, so no index is written', async () => {
+    // One connection, so its statistics can be published on demand (backends otherwise publish
+    // them at most once a second).
+    const one = new pg.Pool({ connectionString: db.pool.options.connectionString, max: 1 });
+    try {
+      const counters = async () => {
+        await one.query('SELECT pg_stat_force_next_flush()'); // published when this statement ends
+        const r = await one.query<{ upd: string; hot: string }>(`SELECT n_tup_upd AS upd, n_tup_hot_upd AS hot FROM pg_stat_user_tables WHERE relname = 'Workspace'`);
+        return { updates: Number(r.rows[0]!.upd), hot: Number(r.rows[0]!.hot) };
+      };
+      const batcher = new HeartbeatBatcher(one);
+      const before = await counters();
+      for (let i = 0; i < 5; i++) expect(await batcher.submit(beat(ids[0]!, { activeTurn: i % 2 === 0 }))).toMatchObject({ id: ids[0] });
+      const after = await counters();
+      expect({ updates: after.updates - before.updates, hot: after.hot - before.hot }).toEqual({ updates: 5, hot: 5 });
+    } finally {
+      await one.end();
+    }
   });
 });
