@@ -34,7 +34,8 @@ try {
   const compareRoot = process.env.BENCH_COMPARE_ROOT;
   const otherDataDir = compareRoot ? await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-bench-')) : undefined;
   const other = compareRoot && otherDataDir
-    ? await startTrellis(db.url, otherDataDir, { NODE_ENV: process.env.BENCH_COMPARE_NODE_ENV ?? 'production' }, compareRoot, process.env.BENCH_COMPARE_NODE_ARGS)
+    // BENCH_COMPARE_NODE=<node binary>: the compared server runs on another Node.js (e.g. 20 vs 24)
+    ? await startTrellis(db.url, otherDataDir, { NODE_ENV: process.env.BENCH_COMPARE_NODE_ENV ?? 'production' }, compareRoot, process.env.BENCH_COMPARE_NODE_ARGS, process.env.BENCH_COMPARE_NODE || undefined)
     : undefined;
   const baselinePort = await freePort();
   const baseline = await startProcess('bench/baseline-server.ts', { DATABASE_URL: db.url, PORT: String(baselinePort) }, /^baseline listening on (\S+)/);
@@ -82,7 +83,7 @@ try {
         serverCpuUsPerHeartbeat: round((t.serverCpu * 1e6) / Math.max(1, t.latencies.length), 0),
         dbCpuUsPerHeartbeat: round((t.dbCpu * 1e6) / Math.max(1, t.latencies.length), 0),
       }));
-      report({ bench: 'heartbeat', workspaces: N, concurrency, slices, trellis: g, baseline: b, ratio: round(g!.perSecond / b!.perSecond, 3), ...(c ? { compared: { root: compareRoot, ...c, ratio: round(c.perSecond / b!.perSecond, 3) } } : {}), loadAverage: os.loadavg()[0], machine: machine() });
+      report({ bench: 'heartbeat', workspaces: N, concurrency, slices, trellis: g, baseline: b, ratio: round(g!.perSecond / b!.perSecond, 3), ...(c ? { compared: { root: compareRoot, node: process.env.BENCH_COMPARE_NODE || process.execPath, ...c, ratio: round(c.perSecond / b!.perSecond, 3) } } : {}), loadAverage: os.loadavg()[0], machine: machine() });
     }
   } finally {
     await trellis.stop();
