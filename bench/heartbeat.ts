@@ -34,16 +34,21 @@ try {
   const compareRoot = process.env.BENCH_COMPARE_ROOT;
   const otherDataDir = compareRoot ? await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-bench-')) : undefined;
   const other = compareRoot && otherDataDir
-    ? await startTrellis(db.url, otherDataDir, { NODE_ENV: process.env.BENCH_COMPARE_NODE_ENV ?? 'production' }, compareRoot, process.env.BENCH_COMPARE_NODE_ARGS)
+    // BENCH_COMPARE_NODE=<node binary>: the compared server runs on another Node.js (e.g. 20 vs 24)
+    ? await startTrellis(db.url, otherDataDir, { NODE_ENV: process.env.BENCH_COMPARE_NODE_ENV ?? 'production' }, compareRoot, process.env.BENCH_COMPARE_NODE_ARGS, process.env.BENCH_COMPARE_NODE || undefined)
     : undefined;
   const baselinePort = await freePort();
   const baseline = await startProcess('bench/baseline-server.ts', { DATABASE_URL: db.url, PORT: String(baselinePort) }, /^baseline listening on (\S+)/);
   try {
-    // Warm both into the steady state a fleet runs in: every token seen once (token caches),
-    // prepared statements, JIT.
-    await closedLoop({ url: trellis.url, concurrency: 64, durationMs: 60_000, maxRequests: N, request: request('/graphql'), ok: accepted });
-    await closedLoop({ url: baseline.url, concurrency: 64, durationMs: 60_000, maxRequests: N, request: request('/heartbeat'), ok: accepted });
-    if (other) await closedLoop({ url: other.url, concurrency: 64, durationMs: 60_000, maxRequests: N, request: request('/graphql'), ok: accepted });
+    // Warm all into the steady state a fleet runs in: every token seen once (token caches),
+    // prepared statements, JIT. At the same time: a server's token cache entries expire a fixed
+    // time after they were filled, so servers warmed one after another (a minute each on a loaded
+    // machine) would pay their expiry misses at different points of the measured steps.
+    await Promise.all([
+      closedLoop({ url: trellis.url, concurrency: 64, durationMs: 60_000, maxRequests: N, request: request('/graphql'), ok: accepted }),
+      closedLoop({ url: baseline.url, concurrency: 64, durationMs: 60_000, maxRequests: N, request: request('/heartbeat'), ok: accepted }),
+      ...(other ? [closedLoop({ url: other.url, concurrency: 64, durationMs: 60_000, maxRequests: N, request: request('/graphql'), ok: accepted })] : []),
+    ]);
     // The two servers take turns in short slices (order alternating) and each one's figures sum
     // its slices: background load that comes and goes (a shared machine) then falls on both
     // alike, which sequential steps did not guarantee.
@@ -82,7 +87,7 @@ try {
         serverCpuUsPerHeartbeat: round((t.serverCpu * 1e6) / Math.max(1, t.latencies.length), 0),
         dbCpuUsPerHeartbeat: round((t.dbCpu * 1e6) / Math.max(1, t.latencies.length), 0),
       }));
-      report({ bench: 'heartbeat', workspaces: N, concurrency, slices, trellis: g, baseline: b, ratio: round(g!.perSecond / b!.perSecond, 3), ...(c ? { compared: { root: compareRoot, ...c, ratio: round(c.perSecond / b!.perSecond, 3) } } : {}), loadAverage: os.loadavg()[0], machine: machine() });
+      report({ bench: 'heartbeat', workspaces: N, concurrency, slices, trellis: g, baseline: b, ratio: round(g!.perSecond / b!.perSecond, 3), ...(c ? { compared: { root: compareRoot, node: process.env.BENCH_COMPARE_NODE || process.execPath, ...c, ratio: round(c.perSecond / b!.perSecond, 3) } } : {}), loadAverage: os.loadavg()[0], machine: machine() });
     }
   } finally {
     await trellis.stop();

@@ -92,10 +92,10 @@ export async function seedWorkspaces(pool: pg.Pool, n: number, opts: { kind?: 'S
 export type Child = { proc: ChildProcess; url: string; pid: number; stop: () => Promise<void> };
 
 /** Starts a Node/TypeScript entry point and waits for `ready` on its stdout. */
-export async function startProcess(entry: string, env: Record<string, string>, ready: RegExp, timeoutMs = 60_000, root = ROOT, nodeArgsOverride?: string): Promise<Child & { readyAfterMs: number; firstLines: string[] }> {
+export async function startProcess(entry: string, env: Record<string, string>, ready: RegExp, timeoutMs = 60_000, root = ROOT, nodeArgsOverride?: string, nodeBinary = process.execPath): Promise<Child & { readyAfterMs: number; firstLines: string[] }> {
   const started = performance.now();
   const nodeArgs = (nodeArgsOverride ?? process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean); // e.g. --cpu-prof for profiling
-  const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', entry], {
+  const proc = spawn(nodeBinary, [...nodeArgs, '--import', 'tsx', entry], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -136,8 +136,11 @@ export async function startProcess(entry: string, env: Record<string, string>, r
   };
 }
 
+/** How long a server under test may take to print its ready line (BENCH_START_TIMEOUT_MS; a loaded machine needs more). */
+const START_TIMEOUT_MS = Number(process.env.BENCH_START_TIMEOUT_MS ?? 60_000);
+
 /** Trellis as `npm start` runs it, on the given database, with limits opened for load. */
-export async function startTrellis(databaseUrl: string | undefined, dataDir: string, extraEnv: Record<string, string> = {}, root = ROOT, nodeArgs?: string) {
+export async function startTrellis(databaseUrl: string | undefined, dataDir: string, extraEnv: Record<string, string> = {}, root = ROOT, nodeArgs?: string, nodeBinary?: string) {
   const port = await freePort();
   return startProcess('src/main.ts', {
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
@@ -149,7 +152,7 @@ export async function startTrellis(databaseUrl: string | undefined, dataDir: str
     TRELLIS_RATE_LIMIT_HEARTBEAT: '1000000',
     TRELLIS_WS_MAX_SUBSCRIPTIONS: '10',
     ...extraEnv,
-  }, /^Trellis listening on (\S+)/, Number(process.env.BENCH_START_TIMEOUT_MS ?? 60_000), root, nodeArgs);
+  }, /^Trellis listening on (\S+)/, START_TIMEOUT_MS, root, nodeArgs, nodeBinary);
 }
 
 /** CPU seconds (user + system) used so far by these pids. */

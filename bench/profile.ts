@@ -3,19 +3,23 @@ import path from 'node:path';
 
 /**
  * Summarises a V8 .cpuprofile (from BENCH_NODE_ARGS="--cpu-prof …"): the top functions by self
- * and by inclusive time, and time by package. `npx tsx bench/profile.ts <file> [top]`.
+ * and by inclusive time, and time by package. `npx tsx bench/profile.ts <file> [top] [last ms]`
+ * (the last argument keeps only the profile's last stretch: the measured steps, not start-up).
  * Inclusive time counts a function once per sample however deep it recurses.
  */
 type Node = { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] };
 type Profile = { nodes: Node[]; samples: number[]; timeDeltas: number[] };
 
-const [file, topArg] = process.argv.slice(2);
+const [file, topArg, lastArg] = process.argv.slice(2);
 if (!file) {
-  process.stderr.write('usage: tsx bench/profile.ts <file.cpuprofile> [top]\n');
+  process.stderr.write('usage: tsx bench/profile.ts <file.cpuprofile> [top] [last ms]\n');
   process.exit(2);
 }
 const top = Number(topArg ?? 30);
 const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
+// [last ms]: only the profile's last stretch (a benchmark's measured steps, without start-up and warm-up)
+const lastMs = lastArg === undefined ? Infinity : Number(lastArg);
+const endMs = profile.timeDeltas.reduce((sum, d) => sum + d, 0) / 1000;
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
 const parent = new Map<number, number>();
 for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -33,7 +37,10 @@ const inclusive = new Map<string, number>();
 const packages = new Map<string, number>();
 let total = 0;
 let idle = 0;
+let atMs = 0;
 profile.samples.forEach((id, i) => {
+  atMs += (profile.timeDeltas[i] ?? 0) / 1000;
+  if (endMs - atMs > lastMs) return;
   const dt = (profile.timeDeltas[i + 1] ?? profile.timeDeltas[i] ?? 0) / 1000;
   const leaf = byId.get(id)!;
   total += dt;

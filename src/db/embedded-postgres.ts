@@ -91,8 +91,17 @@ async function loadBinaries(): Promise<Binaries> {
   return mod;
 }
 
-/** PostgreSQL refuses to run as root: run it as the `postgres` OS user, created if missing. */
+let osUser: { uid: number; gid: number } | undefined;
+
+/**
+ * PostgreSQL refuses to run as root: run it as the `postgres` OS user, created if missing.
+ * Looked up once per process (start-up asked twice, each time two synchronous `id` processes).
+ */
 export function embeddedPostgresOsUser(): { uid: number; gid: number } {
+  return (osUser ??= lookUpOsUser());
+}
+
+function lookUpOsUser(): { uid: number; gid: number } {
   const lookup = () => ({
     uid: Number(execFileSync('id', ['-u', OS_USER]).toString().trim()),
     gid: Number(execFileSync('id', ['-g', OS_USER]).toString().trim()),

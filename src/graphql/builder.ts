@@ -1,6 +1,6 @@
 import SchemaBuilder, { type ObjectRef } from '@pothos/core';
 import ComplexityPlugin from '@pothos/plugin-complexity';
-import { GraphQLError, Kind, getNullableType, isListType, type ValueNode } from 'graphql';
+import { GraphQLError, Kind, getNullableType, isInterfaceType, isListType, isObjectType, type GraphQLOutputType, type GraphQLSchema, type ValueNode } from 'graphql';
 import { AppError } from '../shared/errors.ts';
 import { DEFAULT_PAGE_SIZE } from '../shared/pagination.ts';
 import type { GqlCtx } from '../app/context.ts';
@@ -11,6 +11,39 @@ import { typeOfId } from '../shared/ids.ts';
  * The one Pothos builder. Feature folders add their types to it in their own schema.ts; fields
  * are non-null unless marked, exactly as CONTRACT.graphql reads.
  */
+type ComplexityField = { name: string; type: GraphQLOutputType; args: readonly { name: string }[] };
+type FieldComplexity = number | { field: number; multiplier: number };
+
+/** A connection costs its page size times its selection; other lists count as 10 items. */
+function fieldComplexity(args: Record<string, unknown>, _ctx: unknown, field: ComplexityField): FieldComplexity {
+  if (hasPageSize(field)) {
+    const first = typeof args.first === 'number' ? args.first : DEFAULT_PAGE_SIZE;
+    return { field: 1, multiplier: Math.min(100, Math.max(1, first)) };
+  }
+  if (field.name === 'edges') return { field: 1, multiplier: 1 }; // counted on the connection
+  return isListType(getNullableType(field.type)) ? { field: 1, multiplier: 10 } : 1;
+}
+
+const hasPageSize = (field: ComplexityField) => field.args.some((a) => a.name === 'first');
+
+/**
+ * Pothos calls a field's complexity function on every request, after mapping that field's
+ * arguments (variables coerced again, input types walked): a measurable share of a small
+ * request such as a heartbeat. Only fields with a page size (`first`) depend on their arguments;
+ * every other field's complexity is a constant, stored here in place of the function once the
+ * schema is built. The figures are those the function returns, so the budgets are unchanged.
+ */
+export function withStaticComplexity(schema: GraphQLSchema): GraphQLSchema {
+  for (const type of Object.values(schema.getTypeMap())) {
+    if (!isObjectType(type) && !isInterfaceType(type)) continue;
+    for (const field of Object.values(type.getFields())) {
+      const ext = field.extensions as { complexity?: unknown };
+      if (ext.complexity === fieldComplexity && !hasPageSize(field)) ext.complexity = fieldComplexity({}, undefined, field);
+    }
+  }
+  return schema;
+}
+
 export const builder = new SchemaBuilder<{
   Context: GqlCtx;
   DefaultFieldNullability: false;
@@ -26,15 +59,7 @@ export const builder = new SchemaBuilder<{
     // Workspace tokens (agent runtimes on customers' machines) get a much smaller budget than
     // people and operators: a runtime only ever needs register/heartbeat-sized documents.
     limit: (ctx) => (ctx.actor?.kind === 'WORKSPACE' ? COMPLEXITY_BUDGET.workspace : COMPLEXITY_BUDGET.user),
-    // A connection costs its page size times its selection; other lists count as 10 items.
-    fieldComplexity: (args, _ctx, field) => {
-      if (field.args.some((a) => a.name === 'first')) {
-        const first = typeof args.first === 'number' ? args.first : DEFAULT_PAGE_SIZE;
-        return { field: 1, multiplier: Math.min(100, Math.max(1, first)) };
-      }
-      if (field.name === 'edges') return { field: 1, multiplier: 1 }; // counted on the connection
-      return isListType(getNullableType(field.type)) ? { field: 1, multiplier: 10 } : 1;
-    },
+    fieldComplexity,
     complexityError: (kind, r) =>
       new AppError('BAD_USER_INPUT', `query too complex: ${kind.toLowerCase()} ${kind === 'Depth' ? r.depth : kind === 'Breadth' ? r.breadth : r.complexity} exceeds this token's limit of ${kind === 'Depth' ? r.maxDepth : kind === 'Breadth' ? r.maxBreadth : r.maxComplexity}`, { reason: 'COMPLEXITY' }),
   },

@@ -1,5 +1,5 @@
 import { lexicographicSortSchema, type GraphQLSchema } from 'graphql';
-import { builder } from './builder.ts';
+import { builder, withStaticComplexity } from './builder.ts';
 // Each feature registers its types on the builder when imported.
 import '../orgs/schema.ts';
 import '../workspaces/schema.ts';
@@ -15,7 +15,7 @@ let schema: GraphQLSchema | undefined;
 
 /** The executable schema (built once per process). */
 export function getSchema(): GraphQLSchema {
-  return (schema ??= builder.toSchema());
+  return (schema ??= withStaticComplexity(builder.toSchema()));
 }
 
 /** The schema as printed to schema/schema.graphql: sorted, so diffs stay readable. */

@@ -24,8 +24,8 @@ const HEADERS = {
 /**
  * The canvas script: src/canvas (TypeScript + preact) bundled by esbuild in memory, once per
  * process. esbuild is a runtime dependency, so a production install serves it too; nothing is
- * written to disk and nothing is fetched at run time. The build starts when the server is made
- * and is awaited by the first request for the script (README, "The canvas": the cost measured).
+ * written to disk and nothing is fetched at run time. The build starts with the first request for
+ * a canvas route and is awaited by the request for the script (README, "The canvas": the cost measured).
  */
 export async function bundleCanvas(): Promise<Buffer> {
   return (await buildCanvas()).js;
@@ -58,17 +58,27 @@ export type CanvasHandler = (req: http.IncomingMessage, res: http.ServerResponse
 export function canvasHandler(opts: { log?: Logger } = {}): CanvasHandler {
   const file = (name: string, type: string): Promise<Body> => Promise.resolve({ body: readFileSync(new URL(name, DIR)), type });
   const html = file('index.html', 'text/html; charset=utf-8');
-  const script = bundleCanvas().then((body) => ({ body, type: 'text/javascript; charset=utf-8' }));
-  // A failed build is logged once and answered 500 on the script only (the API is unaffected).
-  script.catch((err: Error) => opts.log?.error({ err: err.message }, 'canvas bundle failed'));
-  const routes = new Map<string, Promise<Body>>([
-    ['/canvas', html],
-    ['/canvas/', html],
-    ['/canvas/canvas.js', script],
-    ['/canvas/canvas.css', file('canvas.css', 'text/css; charset=utf-8')],
+  // Built on the first request for any canvas route (the page comes before its script), not at
+  // start: esbuild's threads competed for the cores with the rest of start-up.
+  let script: Promise<Body> | undefined;
+  const bundled = () => {
+    if (!script) {
+      script = bundleCanvas().then((body) => ({ body, type: 'text/javascript; charset=utf-8' }));
+      // A failed build is logged once and answered 500 on the script only (the API is unaffected).
+      script.catch((err: Error) => opts.log?.error({ err: err.message }, 'canvas bundle failed'));
+    }
+    return script;
+  };
+  const css = file('canvas.css', 'text/css; charset=utf-8');
+  const routes = new Map<string, () => Promise<Body>>([
+    ['/canvas', () => html],
+    ['/canvas/', () => html],
+    ['/canvas/canvas.js', bundled],
+    ['/canvas/canvas.css', () => css],
   ]);
   return (req, res, pathname) => {
     if (pathname !== '/canvas' && !pathname.startsWith('/canvas/')) return false;
+    void bundled();
     const route = routes.get(pathname);
     if (!route) {
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8', ...HEADERS }).end('not found');
@@ -78,7 +88,7 @@ export function canvasHandler(opts: { log?: Logger } = {}): CanvasHandler {
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' }).end('method not allowed');
       return true;
     }
-    route.then(
+    route().then(
       (f) => {
         res.writeHead(200, { 'content-type': f.type, 'content-length': f.body.length, ...HEADERS });
         res.end(req.method === 'HEAD' ? undefined : f.body);

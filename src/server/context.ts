@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { GqlCtx, Services } from '../app/context.ts';
 import { parseBearer } from '../auth/tokens.ts';
 import { createLoaders, type Loaders } from '../graphql/loaders.ts';
@@ -17,12 +18,13 @@ export function contextFor(svc: Services, actor: Actor | undefined, requestId: s
  * and most requests (every heartbeat) need neither, whose making was a measurable share of a
  * small request's cost.
  */
-export function httpContext(svc: Services, requestIdOf: (request: Request) => string) {
+export function httpContext(svc: Services, requestIdOf: (req: IncomingMessage) => string) {
   // Named one by one rather than spread: an object of one fixed shape per request is cheap to
   // make and to copy. `log` is left out: it is a getter on the target, which a copy must not write.
   const { config, db, clock, events, providers, secrets, auth, heartbeats, rateLimits, metrics, claims, health } = svc;
-  return async (initial: { request: Request }): Promise<Omit<GqlCtx, 'log' | 'loaders'>> => {
-    const requestId = requestIdOf(initial.request);
+  // `req` is the Node request yoga was called with (whatwg-node's server context)
+  return async (initial: { request: Request; req: IncomingMessage }): Promise<Omit<GqlCtx, 'log' | 'loaders'>> => {
+    const requestId = requestIdOf(initial.req);
     const header = initial.request.headers.get('authorization');
     const token = tokenFrom(header);
     let actor;

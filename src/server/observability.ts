@@ -1,19 +1,25 @@
 import { randomUUID } from 'node:crypto';
+import type http from 'node:http';
 import { getOperationAST, type DocumentNode, type ExecutionResult } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from './metrics.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
-const requestIds = new WeakMap<Request, string>();
+const requestIds = new WeakMap<http.IncomingMessage, string>();
 
-/** The request id of an HTTP request: the caller's X-Request-Id when sane, else a new one. */
-export function requestIdOf(request: Request): string {
-  let id = requestIds.get(request);
-  if (!id) {
-    const given = request.headers.get('x-request-id');
-    id = given && REQUEST_ID.test(given) ? given : randomUUID();
-    requestIds.set(request, id);
+/**
+ * The request id of an HTTP request: the caller's X-Request-Id when sane, else a new one. Decided
+ * on the Node request (src/server/server.ts echoes it with `res.setHeader` before yoga answers,
+ * and yoga's context reads it from there): no header lookup on the fetch Request, and no header
+ * set on yoga's Response, which would cost whatwg-node its one-call `writeHead`.
+ */
+export function requestIdOf(req: http.IncomingMessage): string {
+  let id = requestIds.get(req);
+  if (id === undefined) {
+    const given = req.headers['x-request-id'];
+    id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    requestIds.set(req, id);
   }
   return id;
 }
@@ -38,14 +44,11 @@ function describe(document: DocumentNode, operationName: string | null | undefin
 const outcomeOf = (result: unknown) => ((result as ExecutionResult | undefined)?.errors?.length ? 'error' : 'ok');
 
 /**
- * Request ids (echoed as X-Request-Id, on every log line of the request), one log line per
+ * Request ids (on every log line of the request; echoed as X-Request-Id by the server), one log line per
  * operation, and the request metrics by operation type and first root field.
  */
 export function useObservability(metrics: Metrics, log: Logger): Plugin<{ requestId?: string }> {
   return {
-    onResponse({ request, response }) {
-      response.headers.set('x-request-id', requestIdOf(request));
-    },
     onValidate() {
       return ({ valid }) => {
         if (!valid) metrics.requests.inc({ type: 'unknown', operation: 'invalid', outcome: 'rejected' });

@@ -15,6 +15,8 @@ import { attachGraphqlWs } from './ws.ts';
 
 export const GRAPHQL_PATH = '/graphql';
 
+const BARE_GRAPHQL_URL = new URL(GRAPHQL_PATH, 'http://localhost');
+
 export type HttpServer = { server: http.Server; url: string; port: number; metricsUrl: string | undefined; close: () => Promise<void> };
 
 /**
@@ -57,7 +59,8 @@ export async function startHttpServer(svc: Services, opts: { host: string; port:
   const metrics = svc.config.metricsAddr ? undefined : metricsHandler(svc);
   // Node checks requestTimeout every connectionsCheckingInterval (30 s by default): often enough here.
   const server = http.createServer({ connectionsCheckingInterval: Math.max(250, Math.min(30_000, Math.floor(limits.requestTimeoutMs / 4))) }, (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    // Every API call names the bare path: no URL to parse for it (the shared one is only read).
+    const url = req.url === GRAPHQL_PATH ? BARE_GRAPHQL_URL : new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
     const refuse = (status: number, reason: string, message: string, code = 'BAD_USER_INPUT') => {
       svc.metrics.httpRejections.inc({ reason });
@@ -88,6 +91,7 @@ export async function startHttpServer(svc: Services, opts: { host: string; port:
     if (graphiql && wantsGraphiql(req, url)) return graphiql.page(res, req.method === 'HEAD');
     const csrf = csrfViolation(req, url);
     if (csrf) return refuse(400, 'csrf', csrf);
+    res.setHeader('x-request-id', requestIdOf(req));
     if (req.method === 'POST' && isJson(req) && Number(req.headers['content-length']) > 0) {
       // A JSON body (its size already bounded above) is read here and handed to yoga as a string,
       // whatwg-node's path for a pre-read body: this skips adapting the Node stream into a web
