@@ -138,7 +138,7 @@ export async function startTrellis(databaseUrl: string | undefined, dataDir: str
     TRELLIS_RATE_LIMIT_HEARTBEAT: '1000000',
     TRELLIS_WS_MAX_SUBSCRIPTIONS: '10',
     ...extraEnv,
-  }, /^Trellis listening on (\S+)/, 60_000, root, nodeArgs);
+  }, /^Trellis listening on (\S+)/, Number(process.env.BENCH_START_TIMEOUT_MS ?? 60_000), root, nodeArgs);
 }
 
 /** CPU seconds (user + system) used so far by these pids. */
