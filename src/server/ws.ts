@@ -12,7 +12,7 @@ import { contextFor, tokenFrom } from './context.ts';
 import { normalizeError } from './errors.ts';
 import { originAllowed } from './limits.ts';
 import type { Metrics } from './metrics.ts';
-import { SharedSubscriptions } from './shared-subscriptions.ts';
+import { SharedSubscriptions, type DirectDelivery } from './shared-subscriptions.ts';
 import type { StreamCaps } from './stream-caps.ts';
 import { serveGraphqlWs } from './ws-transport.ts';
 
@@ -62,11 +62,14 @@ export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaSer
     socket.once('close', () => metrics.wsConnections.dec());
   });
 
-  serveGraphqlWs<Record<string, unknown>, Extra>(
+  // The subscriber's own frame writer, by the arguments onSubscribe returns (graphql-ws hands that
+  // same object to `subscribe`, which knows neither the socket nor the subscription id).
+  const writers = new WeakMap<ExecutionArgs, DirectDelivery>();
+  const transport = serveGraphqlWs<Record<string, unknown>, Extra>(
     {
       execute: (args: ExecutionArgs) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
       subscribe: (args: ExecutionArgs) =>
-        shared.subscribe(args, (a) => (a.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(a) as never) as never,
+        shared.subscribe(args, (a) => (a.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(a) as never, writers.get(args)) as never,
       onConnect: async (ctx) => {
         const auth = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
         const token = typeof auth === 'string' ? tokenFrom(auth) : undefined;
@@ -123,7 +126,7 @@ export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaSer
       // graphql-ws's own errors ("Unable to identify operation", a stream that threw) carry no
       // code: a complaint about the request becomes BAD_USER_INPUT, anything else INTERNAL, logged.
       onError: (_ctx, id, _payload, errors) => errors.map((err) => codedWsError(err, id, svc)),
-      onSubscribe: async (ctx, _id, payload) => {
+      onSubscribe: async (ctx, id, payload) => {
         const conn = ctx.extra.conn;
         if (!conn) return [new AppError('UNAUTHENTICATED', 'connection is not authenticated')];
         let actor: Actor;
@@ -151,7 +154,7 @@ export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaSer
         }
         const errors = validate(schema, document);
         if (errors.length) return errors.map(normalizeError);
-        return {
+        const args: ExecutionArgs = {
           schema,
           document,
           operationName: payload.operationName,
@@ -159,6 +162,9 @@ export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaSer
           contextValue: contextFor(svc, actor, requestId),
           rootValue: { execute, subscribe },
         };
+        const writer = transport.nextWriter(ctx.extra.socket, id);
+        if (writer) writers.set(args, writer);
+        return args;
       },
     },
     wss,
