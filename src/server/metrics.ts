@@ -141,7 +141,7 @@ export class Metrics {
     const metrics = this; // eslint-disable-line @typescript-eslint/no-this-alias -- read at scrape time by the gauge below
     new Gauge({
       name: 'trellis_ws_subscriptions',
-      help: 'Active graphql-ws subscriptions (subscribers sharing one execution count once each)',
+      help: 'Live graphql-ws subscriptions, joined to their event stream (subscribers sharing one execution count once each; a subscribe still being authorized is not counted)',
       registers: [this.registry],
       collect() {
         this.set(metrics.wsSubscriptions());
