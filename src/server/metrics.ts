@@ -47,6 +47,12 @@ export class Metrics {
     registers: [this.registry],
   });
   readonly wsConnections = new Gauge({ name: 'trellis_ws_connections', help: 'Open graphql-ws connections', registers: [this.registry] });
+  readonly sharedDeliveries = new Counter({
+    name: 'trellis_ws_shared_deliveries_total',
+    help: 'Events of shared graphql-ws subscription groups handed to a member, by path: direct (one shared serialization written to its socket) or queued (through its queue and graphql-ws: a busy or backed-up reader)',
+    labelNames: ['path'] as const,
+    registers: [this.registry],
+  });
   /** Set by the graphql-ws server, which knows its connections. */
   wsSubscriptions: () => number = () => 0;
   readonly jobs = new Counter({

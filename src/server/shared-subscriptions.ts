@@ -45,6 +45,9 @@ export class SharedSubscriptions {
   private docIds = new WeakMap<DocumentNode, number>();
   private nextDocId = 0;
 
+  /** `onEvent(direct, queued)`: once per event of a group, how its members got it. */
+  constructor(private readonly onEvent?: (direct: number, queued: number) => void) {}
+
   get groupCount(): number {
     return this.groups.size;
   }
@@ -96,10 +99,16 @@ export class SharedSubscriptions {
           const { value, done } = await iterator.next();
           if (done) break;
           const shared = new SharedResult(value);
+          let direct = 0;
+          let queued = 0;
           for (const m of group.members) {
-            if (m.direct !== undefined && m.queue.idle && m.direct(shared)) continue;
-            m.queue.push(value);
+            if (m.direct !== undefined && m.queue.idle && m.direct(shared)) direct++;
+            else {
+              m.queue.push(value);
+              queued++;
+            }
           }
+          this.onEvent?.(direct, queued);
         }
         for (const m of [...group.members]) m.queue.return();
       } catch (err) {

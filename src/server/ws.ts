@@ -41,7 +41,10 @@ export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaSer
     for (const c of byToken.get(tokenId) ?? []) n += Object.keys(c.ctx.subscriptions).length;
     return n;
   };
-  const shared = new SharedSubscriptions();
+  const shared = new SharedSubscriptions((direct, queued) => {
+    if (direct) metrics.sharedDeliveries.inc({ path: 'direct' }, direct);
+    if (queued) metrics.sharedDeliveries.inc({ path: 'queued' }, queued);
+  });
   // Live subscriptions only: graphql-ws lists a subscription (as null) from the moment its message
   // is read, before onSubscribe's token check and before it joins its stream. Counting those made
   // "all live" true while thousands were still being set up, and an event sent then queued behind
