@@ -88,7 +88,8 @@ try {
       report({
         bench: 'fanout', subscribers: size, rounds: ROUNDS, ...(SERVER_ROOT ? { serverRoot: SERVER_ROOT } : {}), loadAverage: os.loadavg()[0],
         medianOfRounds: { changeRequestMs: median((r) => r.requestMs), p50Ms: median((r) => r.p50), p99Ms: median((r) => r.p99), maxMs: median((r) => r.max), lastAfterResponseMs: median((r) => r.fromResponseMax), serverCpuMs: median((r) => r.serverCpuMs) },
-        p99MsPerRound: rounds.map((r) => round(r.p99)),
+        p99MsPerRound: rounds.map((r) => round(r.p99)), changeRequestMsPerRound: rounds.map((r) => round(r.requestMs)),
+        serverCpuMsPerRound: rounds.map((r) => r.serverCpuMs),
         serverRssMiB: { beforeEvents: memBefore, after: rssMiB(trellis.pid), beforeConnect: rssAtStart },
         idleRssKiBPerSubscriber: round(((memBefore - rssAtStart) * 1024) / size, 1), liveAfterMs: round(liveAfterMs), settleMs: SETTLE_MS, machine: machine(),
       });
