@@ -11,6 +11,9 @@ import { ADMIN_TOKEN, benchToken, cpuSeconds, machine, percentile, report, round
  */
 const SIZES = (process.env.BENCH_SUBSCRIBERS ?? '1000,5000,10000').split(',').map(Number);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+// BENCH_SETTLE_MS: a pause between all subscriptions live and the first round (a diagnosis aid)
+const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 0);
+const CONNECT_WAVE = Number(process.env.BENCH_CONNECT_WAVE ?? 200);
 // BENCH_SERVER_ROOT=<another checkout>: the server under test is started from there (this harness,
 // that build), so two builds are compared with the same load generator.
 const SERVER_ROOT = process.env.BENCH_SERVER_ROOT;
@@ -20,34 +23,45 @@ const db = await startBenchDatabase();
 const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'trellis-bench-'));
 try {
   const { workspaceIds } = await seedWorkspaces(db.pool, 1);
-  const trellis = await startTrellis(db.url, dataDir, { TRELLIS_WS_IDLE_TIMEOUT_MS: '3600000' }, SERVER_ROOT);
+  // every subscriber uses the one admin token: open its per-token caps to the largest size
+  const maxSize = String(Math.max(...SIZES));
+  const trellis = await startTrellis(db.url, dataDir, {
+    TRELLIS_WS_IDLE_TIMEOUT_MS: '3600000', TRELLIS_WS_MAX_CONNECTIONS_PER_TOKEN: maxSize, TRELLIS_MAX_STREAMS_PER_TOKEN: maxSize,
+  }, SERVER_ROOT);
   const wsUrl = trellis.url.replace('http', 'ws');
   let clients: Client[] = [];
+  const rssAtStart = rssMiB(trellis.pid);
   try {
     let degraded = false;
     for (const size of SIZES) {
       const received: number[] = [];
       let sentAt = 0;
-      let acked = 0;
-      const ready = new Promise<void>((resolve) => {
-        const more = size - clients.length;
-        for (let i = 0; i < more; i++) {
-          const client = createClient({
-            url: wsUrl, webSocketImpl: WebSocket, lazy: false, retryAttempts: 0,
-            connectionParams: { authorization: `Bearer ${ADMIN_TOKEN}` },
-            on: { connected: () => ++acked === more && resolve() },
-          });
-          clients.push(client);
-        }
-        if (more <= 0) resolve();
-      });
-      await ready;
+      // in waves: 10,000 simultaneous connects overflow the listen backlog on a loaded machine
+      // (ECONNRESET), and a client that never connects would stall the run
+      for (let connected = clients.length; connected < size;) {
+        const wave = Math.min(CONNECT_WAVE, size - connected);
+        await new Promise<void>((resolve, reject) => {
+          let acked = 0;
+          for (let i = 0; i < wave; i++) {
+            const client = createClient({
+              url: wsUrl, webSocketImpl: WebSocket, lazy: false, retryAttempts: 0,
+              connectionParams: { authorization: `Bearer ${ADMIN_TOKEN}` },
+              on: { connected: () => ++acked === wave && resolve(), closed: (e) => acked < wave && reject(new Error(`a client closed before connecting: ${(e as { code?: number }).code}`)) },
+            });
+            clients.push(client);
+          }
+        });
+        connected += wave;
+      }
+      const subscribedAt = performance.now();
       const unsubscribes = clients.map((c) => c.subscribe(
         { query: `subscription { workspaceEvents(workspaceId: "${workspaceIds[0]}") { cursor status } }` },
         { next: () => received.push(performance.now() - sentAt), error: () => undefined, complete: () => undefined },
       ));
       // wait until every subscription is live on the server (its /metrics subscriber gauge)
       await waitForSubscribers(trellis.url, size);
+      const liveAfterMs = performance.now() - subscribedAt;
+      if (SETTLE_MS > 0) await new Promise((r) => setTimeout(r, SETTLE_MS));
       const memBefore = rssMiB(trellis.pid);
       const rounds: { requestMs: number; p50: number; p99: number; max: number; fromResponseMax: number; serverCpuMs: number }[] = [];
       for (let round_ = 0; round_ < ROUNDS; round_++) {
@@ -74,8 +88,10 @@ try {
       report({
         bench: 'fanout', subscribers: size, rounds: ROUNDS, ...(SERVER_ROOT ? { serverRoot: SERVER_ROOT } : {}), loadAverage: os.loadavg()[0],
         medianOfRounds: { changeRequestMs: median((r) => r.requestMs), p50Ms: median((r) => r.p50), p99Ms: median((r) => r.p99), maxMs: median((r) => r.max), lastAfterResponseMs: median((r) => r.fromResponseMax), serverCpuMs: median((r) => r.serverCpuMs) },
-        p99MsPerRound: rounds.map((r) => round(r.p99)),
-        serverRssMiB: { beforeEvents: memBefore, after: rssMiB(trellis.pid) }, machine: machine(),
+        p99MsPerRound: rounds.map((r) => round(r.p99)), changeRequestMsPerRound: rounds.map((r) => round(r.requestMs)),
+        serverCpuMsPerRound: rounds.map((r) => r.serverCpuMs),
+        serverRssMiB: { beforeEvents: memBefore, after: rssMiB(trellis.pid), beforeConnect: rssAtStart },
+        idleRssKiBPerSubscriber: round(((memBefore - rssAtStart) * 1024) / size, 1), liveAfterMs: round(liveAfterMs), settleMs: SETTLE_MS, machine: machine(),
       });
       for (const u of unsubscribes) u();
     }

@@ -27,6 +27,15 @@ export class PushQueue<T> implements AsyncIterableIterator<T> {
     this.buffer.push(value);
   }
 
+  /**
+   * Whether the consumer is waiting in `next()` with nothing buffered: everything pushed so far
+   * has been taken. A producer may then hand an item to the consumer's destination itself
+   * without overtaking an earlier one (src/server/shared-subscriptions.ts).
+   */
+  get idle(): boolean {
+    return this.waiting !== undefined && this.buffer.length === 0;
+  }
+
   fail(error: unknown): void {
     if (this.done) return;
     this.error = error;

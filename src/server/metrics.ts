@@ -47,6 +47,12 @@ export class Metrics {
     registers: [this.registry],
   });
   readonly wsConnections = new Gauge({ name: 'trellis_ws_connections', help: 'Open graphql-ws connections', registers: [this.registry] });
+  readonly sharedDeliveries = new Counter({
+    name: 'trellis_ws_shared_deliveries_total',
+    help: 'Events of shared graphql-ws subscription groups handed to a member, by path: direct (one shared serialization written to its socket) or queued (through its queue and graphql-ws: a busy or backed-up reader)',
+    labelNames: ['path'] as const,
+    registers: [this.registry],
+  });
   /** Set by the graphql-ws server, which knows its connections. */
   wsSubscriptions: () => number = () => 0;
   readonly jobs = new Counter({
@@ -141,7 +147,7 @@ export class Metrics {
     const metrics = this; // eslint-disable-line @typescript-eslint/no-this-alias -- read at scrape time by the gauge below
     new Gauge({
       name: 'trellis_ws_subscriptions',
-      help: 'Active graphql-ws subscriptions (subscribers sharing one execution count once each)',
+      help: 'Live graphql-ws subscriptions, joined to their event stream (subscribers sharing one execution count once each; a subscribe still being authorized is not counted)',
       registers: [this.registry],
       collect() {
         this.set(metrics.wsSubscriptions());

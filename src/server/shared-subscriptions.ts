@@ -4,25 +4,55 @@ import { PushQueue } from '../events/queue.ts';
 import { sharedStreamContext } from '../events/streams.ts';
 
 type Source = AsyncIterable<ExecutionResult> | ExecutionResult;
-type Group = { members: Set<PushQueue<ExecutionResult>>; stop: () => void };
+
+/**
+ * One event's result as handed to every member of a group, with room for the transport to keep
+ * its encoding: made once per event, whatever the number of members.
+ */
+export class SharedResult {
+  private encoded: { encode: (r: ExecutionResult) => unknown; value: unknown } | undefined;
+  constructor(readonly result: ExecutionResult) {}
+
+  /** `encode(result)`, computed on the first call for this event and kept for the others. */
+  encodedWith<T>(encode: (r: ExecutionResult) => T): T {
+    if (this.encoded?.encode !== encode) this.encoded = { encode, value: encode(this.result) };
+    return this.encoded.value as T;
+  }
+}
+
+/**
+ * Delivers one event to one member straight to its transport (its socket), bypassing the member's
+ * queue. Returns false when it cannot right now (a slow reader's socket is backed up, the socket
+ * is closing): the event then goes through the queue, as every event does without a writer.
+ */
+export type DirectDelivery = (event: SharedResult) => boolean;
+
+type Member = { queue: PushQueue<ExecutionResult>; direct: DirectDelivery | undefined };
+type Group = { members: Set<Member>; stop: () => void };
 
 /**
  * Shared work per event, not per subscriber: subscribers that sent the same document with the
  * same variables and see the same things (same actor scope) share ONE GraphQL execution; each
- * event's result is computed once and handed to every member. Only the transport's framing is
- * per subscriber. Subscriptions that replay (`after:`) are never shared: a late joiner would miss
- * the replay.
+ * event's result is computed once and handed to every member. A member whose transport can take
+ * the event directly (`DirectDelivery`: graphql-ws writes one shared serialization to each socket)
+ * gets it that way whenever its queue is idle, so nothing is queued, awaited or serialized per
+ * subscriber; otherwise (a backed-up reader, or an event still queued before this one) it goes
+ * through the member's bounded queue as before, which keeps each member's events in order.
+ * Subscriptions that replay (`after:`) are never shared: a late joiner would miss the replay.
  */
 export class SharedSubscriptions {
   private groups = new Map<string, Promise<Group | ExecutionResult>>();
   private docIds = new WeakMap<DocumentNode, number>();
   private nextDocId = 0;
 
+  /** `onEvent(direct, queued)`: once per event of a group, how its members got it. */
+  constructor(private readonly onEvent?: (direct: number, queued: number) => void) {}
+
   get groupCount(): number {
     return this.groups.size;
   }
 
-  async subscribe(args: ExecutionArgs, open: (args: ExecutionArgs) => Source | Promise<Source>): Promise<Source> {
+  async subscribe(args: ExecutionArgs, open: (args: ExecutionArgs) => Source | Promise<Source>, direct?: DirectDelivery): Promise<Source> {
     const key = this.keyOf(args);
     if (key === undefined) return open(args);
     let pending = this.groups.get(key);
@@ -35,15 +65,18 @@ export class SharedSubscriptions {
     }
     const group = await pending;
     if (!('members' in group)) return open(args); // the first subscribe failed (an error result): no sharing
-    const member: PushQueue<ExecutionResult> = new PushQueue<ExecutionResult>(10_000, () => {
-      group.members.delete(member);
-      if (group.members.size === 0) {
-        this.groups.delete(key);
-        group.stop();
-      }
-    });
+    const member: Member = {
+      direct,
+      queue: new PushQueue<ExecutionResult>(10_000, () => {
+        group.members.delete(member);
+        if (group.members.size === 0) {
+          this.groups.delete(key);
+          group.stop();
+        }
+      }),
+    };
     group.members.add(member);
-    return member;
+    return member.queue;
   }
 
   private async createGroup(key: string, open: () => Source | Promise<Source>): Promise<Group | ExecutionResult> {
@@ -65,11 +98,21 @@ export class SharedSubscriptions {
         for (;;) {
           const { value, done } = await iterator.next();
           if (done) break;
-          for (const m of group.members) m.push(value);
+          const shared = new SharedResult(value);
+          let direct = 0;
+          let queued = 0;
+          for (const m of group.members) {
+            if (m.direct !== undefined && m.queue.idle && m.direct(shared)) direct++;
+            else {
+              m.queue.push(value);
+              queued++;
+            }
+          }
+          this.onEvent?.(direct, queued);
         }
-        for (const m of [...group.members]) m.return();
+        for (const m of [...group.members]) m.queue.return();
       } catch (err) {
-        for (const m of [...group.members]) m.fail(err);
+        for (const m of [...group.members]) m.queue.fail(err);
       } finally {
         if (this.groups.get(key) !== undefined && group.members.size === 0) this.groups.delete(key);
       }

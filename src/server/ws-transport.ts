@@ -1,7 +1,10 @@
 import type http from 'node:http';
+import type net from 'node:net';
+import type { ExecutionResult } from 'graphql';
 import { CloseCode, DEPRECATED_GRAPHQL_WS_PROTOCOL, handleProtocols, makeServer, type ServerOptions } from 'graphql-ws';
 import type { WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '../shared/logger.ts';
+import type { DirectDelivery, SharedResult } from './shared-subscriptions.ts';
 
 /**
  * graphql-ws over `ws`, through graphql-ws's `makeServer` (its documented path for a custom
@@ -20,12 +23,16 @@ import type { Logger } from '../shared/logger.ts';
  * An error of the WebSocket server (its HTTP server's) is logged, every time, and closes no
  * client (useServer handled only the first and closed every client). A close reason too long
  * for a close frame is shortened instead of making ws throw (the client's id in 4409).
+ *
+ * `nextWriter` is the fan-out's fast lane (src/server/shared-subscriptions.ts): one event of a
+ * shared group is serialized once, and each subscriber's `next` message is that payload behind
+ * its own prefix, written to the socket as one frame without going through graphql-ws.
  */
 export function serveGraphqlWs<P extends Record<string, unknown>, E extends { socket: WebSocket; request: http.IncomingMessage }>(
   options: ServerOptions<P, E>,
   wss: WebSocketServer,
   opts: { log: Logger; keepAliveMs?: number; highWaterBytes?: number },
-): void {
+): { nextWriter: (socket: WebSocket, id: string) => DirectDelivery | undefined } {
   const keepAlive = opts.keepAliveMs ?? 12_000;
   const highWater = opts.highWaterBytes ?? 64 * 1024;
   const server = makeServer<P, E>(options);
@@ -91,4 +98,57 @@ export function serveGraphqlWs<P extends Record<string, unknown>, E extends { so
       closed(code, String(reason)).catch((err: unknown) => opts.log.error({ err }, 'graphql-ws: releasing the subscriptions of a closed socket failed'));
     });
   });
+
+  return { nextWriter: (socket, id) => nextMessageWriter(socket, id, highWater) };
+}
+
+/**
+ * graphql-ws's `next` payload for a result (its own shape: `errors` through `toJSON`, left out
+ * when absent) followed by the message's closing brace: the part of every subscriber's message
+ * that is the same for all of them.
+ */
+export function nextPayloadTail(result: ExecutionResult): Buffer {
+  const { errors, ...rest } = result;
+  return Buffer.from(`${JSON.stringify(errors ? { ...rest, errors: errors.map((e) => e.toJSON()) } : rest)}}`);
+}
+
+/**
+ * Writes `{"id":<id>,"type":"next","payload":<shared payload>}` to one socket as one unmasked
+ * text frame: a small buffer of its own (frame header and the prefix with its id) and the
+ * event's shared tail, corked into one writev. The bytes are those graphql-ws would send.
+ *
+ * It writes to ws's underlying socket, beside ws's own sender. That keeps the order of frames
+ * only because ws writes every frame synchronously when nothing is compressed (its sender queues
+ * only while deflating or reading a Blob, and this server neither negotiates permessage-deflate
+ * nor sends Blobs): with an extension negotiated there is no writer. Returns false without
+ * writing when the socket is not open or has more than `highWater` bytes queued: the event then
+ * takes graphql-ws's path, where a slow reader's sends wait for their writes (backpressure).
+ */
+function nextMessageWriter(socket: WebSocket, id: string, highWater: number): DirectDelivery | undefined {
+  const raw = (socket as unknown as { _socket?: net.Socket })._socket; // ws's own socket (no public accessor)
+  if (socket.extensions !== '' || raw === undefined) return undefined;
+  const prefix = Buffer.from(`{"id":${JSON.stringify(id)},"type":"next","payload":`);
+  return (event: SharedResult) => {
+    if (socket.readyState !== socket.OPEN || socket.bufferedAmount > highWater) return false;
+    const tail = event.encodedWith(nextPayloadTail);
+    const length = prefix.length + tail.length;
+    const headerLength = length < 126 ? 2 : length < 65_536 ? 4 : 10;
+    const head = Buffer.allocUnsafe(headerLength + prefix.length);
+    head[0] = 0x81; // FIN, text
+    if (headerLength === 2) head[1] = length;
+    else if (headerLength === 4) {
+      head[1] = 126;
+      head.writeUInt16BE(length, 2);
+    } else {
+      head[1] = 127;
+      head.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
+      head.writeUInt32BE(length >>> 0, 6);
+    }
+    prefix.copy(head, headerLength);
+    raw.cork();
+    raw.write(head);
+    raw.write(tail);
+    raw.uncork();
+    return true;
+  };
 }

@@ -12,7 +12,7 @@ import { contextFor, tokenFrom } from './context.ts';
 import { normalizeError } from './errors.ts';
 import { originAllowed } from './limits.ts';
 import type { Metrics } from './metrics.ts';
-import { SharedSubscriptions } from './shared-subscriptions.ts';
+import { SharedSubscriptions, type DirectDelivery } from './shared-subscriptions.ts';
 import type { StreamCaps } from './stream-caps.ts';
 import { serveGraphqlWs } from './ws-transport.ts';
 
@@ -41,10 +41,17 @@ export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaSer
     for (const c of byToken.get(tokenId) ?? []) n += Object.keys(c.ctx.subscriptions).length;
     return n;
   };
-  const shared = new SharedSubscriptions();
+  const shared = new SharedSubscriptions((direct, queued) => {
+    if (direct) metrics.sharedDeliveries.inc({ path: 'direct' }, direct);
+    if (queued) metrics.sharedDeliveries.inc({ path: 'queued' }, queued);
+  });
+  // Live subscriptions only: graphql-ws lists a subscription (as null) from the moment its message
+  // is read, before onSubscribe's token check and before it joins its stream. Counting those made
+  // "all live" true while thousands were still being set up, and an event sent then queued behind
+  // their token lookups (the fan-out bench's first round).
   metrics.wsSubscriptions = () => {
     let n = 0;
-    for (const c of conns) n += Object.keys(c.ctx.subscriptions).length;
+    for (const c of conns) for (const id in c.ctx.subscriptions) if (c.ctx.subscriptions[id] != null) n++;
     return n;
   };
   const wss = new WebSocketServer({
@@ -62,11 +69,14 @@ export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaSer
     socket.once('close', () => metrics.wsConnections.dec());
   });
 
-  serveGraphqlWs<Record<string, unknown>, Extra>(
+  // The subscriber's own frame writer, by the arguments onSubscribe returns (graphql-ws hands that
+  // same object to `subscribe`, which knows neither the socket nor the subscription id).
+  const writers = new WeakMap<ExecutionArgs, DirectDelivery>();
+  const transport = serveGraphqlWs<Record<string, unknown>, Extra>(
     {
       execute: (args: ExecutionArgs) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
       subscribe: (args: ExecutionArgs) =>
-        shared.subscribe(args, (a) => (a.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(a) as never) as never,
+        shared.subscribe(args, (a) => (a.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(a) as never, writers.get(args)) as never,
       onConnect: async (ctx) => {
         const auth = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
         const token = typeof auth === 'string' ? tokenFrom(auth) : undefined;
@@ -123,7 +133,7 @@ export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaSer
       // graphql-ws's own errors ("Unable to identify operation", a stream that threw) carry no
       // code: a complaint about the request becomes BAD_USER_INPUT, anything else INTERNAL, logged.
       onError: (_ctx, id, _payload, errors) => errors.map((err) => codedWsError(err, id, svc)),
-      onSubscribe: async (ctx, _id, payload) => {
+      onSubscribe: async (ctx, id, payload) => {
         const conn = ctx.extra.conn;
         if (!conn) return [new AppError('UNAUTHENTICATED', 'connection is not authenticated')];
         let actor: Actor;
@@ -151,7 +161,7 @@ export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaSer
         }
         const errors = validate(schema, document);
         if (errors.length) return errors.map(normalizeError);
-        return {
+        const args: ExecutionArgs = {
           schema,
           document,
           operationName: payload.operationName,
@@ -159,6 +169,9 @@ export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaSer
           contextValue: contextFor(svc, actor, requestId),
           rootValue: { execute, subscribe },
         };
+        const writer = transport.nextWriter(ctx.extra.socket, id);
+        if (writer) writers.set(args, writer);
+        return args;
       },
     },
     wss,
