@@ -14,7 +14,8 @@ import { ClaimFlights } from '../workspaces/claim-flights.ts';
 /** The services of one process, over its database, event bus and providers. */
 export function buildServices(parts: { config: Config; db: Db; log: Logger; events: EventBus; providers: ProviderRegistry; secrets?: SecretStores }): Services {
   const { config, db, events } = parts;
-  const metrics = new Metrics({ subscribers: () => events.subscriberCount, domain: () => readDomainCounts(db.pool) });
+  const claims = new ClaimFlights();
+  const metrics = new Metrics({ subscribers: () => events.subscriberCount, claimWaiters: () => claims.waitingTotal(), domain: () => readDomainCounts(db.pool) });
   events.onDelivered = (committedAt) => metrics.eventLag.observe(Math.max(0, Date.now() - committedAt.getTime()) / 1000);
   const rateLimits = new RateLimits(
     { heartbeat: config.limits.heartbeatPerMinute, createRequest: config.limits.writesPerMinute, setSecret: config.limits.writesPerMinute },
@@ -28,7 +29,7 @@ export function buildServices(parts: { config: Config; db: Db; log: Logger; even
     heartbeats: new HeartbeatBatcher(db.pool),
     rateLimits,
     metrics,
-    claims: new ClaimFlights(),
+    claims,
     health: { workerRunning: false, draining: false, missingSecretKeys: [] },
   };
 }

@@ -135,7 +135,15 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor(opts: { subscribers: () => number; domain?: () => Promise<DomainCounts> }) {
+  constructor(opts: { subscribers: () => number; claimWaiters?: () => number; domain?: () => Promise<DomainCounts> }) {
+    new Gauge({
+      name: 'trellis_claim_waiters',
+      help: 'Callers waiting in this process for another caller\'s claim on the same workspace (switch, restart, stop, delete) to end',
+      registers: [this.registry],
+      collect() {
+        this.set(opts.claimWaiters?.() ?? 0);
+      },
+    });
     new Gauge({
       name: 'trellis_subscribers',
       help: 'Live event subscribers in this process (graphql-ws and SSE)',

@@ -63,6 +63,13 @@ export class ClaimFlights {
     return this.#fly(workspaceId, () => attempt.run(ws));
   }
 
+  /** Callers of this process waiting for a claim of any workspace (/metrics: trellis_claim_waiters). */
+  waitingTotal(): number {
+    let total = 0;
+    for (const n of this.#waiting.values()) total += n;
+    return total;
+  }
+
   /** Callers of this process waiting for a claim of `workspaceId` (tests observe the fast path with it). */
   waiting(workspaceId: string): number {
     return this.#waiting.get(workspaceId) ?? 0;

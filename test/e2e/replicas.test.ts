@@ -191,7 +191,9 @@ describe('two replicas on one PostgreSQL', () => {
 
     // Barrier: the first claim is parked just before its commit (the activity lock), so every
     // request reads the old provider and reaches the claim while it is still undecided; release
-    // only once all N are in it (the parked winner plus N-1 waiting on the workspace row).
+    // only once all N are in it: on each replica one claim reaches the database (the parked winner,
+    // and the other replica's claim waiting on the workspace row), the rest wait in their process
+    // for that claim (claim flights, trellis_claim_waiters).
     const barrier = new pg.Client({ connectionString: database.url });
     await barrier.connect();
     let answers: Awaited<ReturnType<GraphQLClient['request']>>[];
@@ -204,7 +206,8 @@ describe('two replicas on one PostgreSQL', () => {
                  count(*) FILTER (WHERE l.locktype <> 'advisory' AND a.query LIKE '%FOR NO KEY UPDATE%') AS row
           FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
           WHERE NOT l.granted AND a.datname = current_database()`);
-        return Number(rows[0]!.advisory) >= 1 && Number(rows[0]!.row) >= N - 1 ? true : undefined;
+        const waiting = (await Promise.all([a, b].map((p) => claimWaiters(p.url)))).reduce((x, y) => x + y, 0);
+        return Number(rows[0]!.advisory) >= 1 && Number(rows[0]!.row) >= 1 && waiting >= N - 2 ? true : undefined;
       }, 15_000, 10);
       await barrier.query('SELECT pg_advisory_unlock($1)', [ACTIVITY_ORDER_LOCK]);
       answers = await Promise.all(requests);
@@ -260,3 +263,9 @@ describe('two replicas on one PostgreSQL', () => {
     expect((await fetch(b.url.replace(/\/graphql$/, '/readyz'))).status).toBe(200);
   });
 });
+
+/** `trellis_claim_waiters` of a Trellis process, from its /metrics. */
+async function claimWaiters(graphqlUrl: string): Promise<number> {
+  const text = await (await fetch(graphqlUrl.replace(/\/graphql$/, '/metrics'))).text();
+  return Number(/^trellis_claim_waiters (\d+)$/m.exec(text)?.[1] ?? 0);
+}
