@@ -7,7 +7,7 @@ import { createTestDatabase } from '../support/db.ts';
 import { GraphQLClient } from '../support/gql.ts';
 import { openSse, openWs, within } from '../support/token-streams.ts';
 import { cleanupDataDir, freePort, makeDataDir, pollUntil, spawnTrellis, type TrellisProcess } from '../support/process.ts';
-import { waitForSubscribers } from '../support/subscribers.ts';
+import { gaugeOf, waitForSubscribers } from '../support/subscribers.ts';
 
 /**
  * Two real API processes (`node src/main.ts`) on one PostgreSQL (the run's server, never an
@@ -206,7 +206,7 @@ describe('two replicas on one PostgreSQL', () => {
                  count(*) FILTER (WHERE l.locktype <> 'advisory' AND a.query LIKE '%FOR NO KEY UPDATE%') AS row
           FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
           WHERE NOT l.granted AND a.datname = current_database()`);
-        const waiting = (await Promise.all([a, b].map((p) => claimWaiters(p.url)))).reduce((x, y) => x + y, 0);
+        const waiting = (await Promise.all([a, b].map((p) => gaugeOf(p.url, 'trellis_claim_waiters')))).reduce((x, y) => x + y, 0);
         return Number(rows[0]!.advisory) >= 1 && Number(rows[0]!.row) >= 1 && waiting >= N - 2 ? true : undefined;
       }, 15_000, 10);
       await barrier.query('SELECT pg_advisory_unlock($1)', [ACTIVITY_ORDER_LOCK]);
@@ -263,9 +263,3 @@ describe('two replicas on one PostgreSQL', () => {
     expect((await fetch(b.url.replace(/\/graphql$/, '/readyz'))).status).toBe(200);
   });
 });
-
-/** `trellis_claim_waiters` of a Trellis process, from its /metrics. */
-async function claimWaiters(graphqlUrl: string): Promise<number> {
-  const text = await (await fetch(graphqlUrl.replace(/\/graphql$/, '/metrics'))).text();
-  return Number(/^trellis_claim_waiters (\d+)$/m.exec(text)?.[1] ?? 0);
-}

@@ -17,7 +17,10 @@ export async function waitForSubscribers(server: TestServer | string, n: number,
 }
 
 /** `trellis_subscribers` of a Trellis process, read from its /metrics. */
-async function subscribersOf(graphqlUrl: string): Promise<number> {
+const subscribersOf = (graphqlUrl: string) => gaugeOf(graphqlUrl, 'trellis_subscribers');
+
+/** An unlabelled gauge of a Trellis process, read from its /metrics (0 when absent). */
+export async function gaugeOf(graphqlUrl: string, name: string): Promise<number> {
   const text = await (await fetch(graphqlUrl.replace(/\/graphql$/, '/metrics'))).text();
-  return Number(/^trellis_subscribers (\d+)$/m.exec(text)?.[1] ?? 0);
+  return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
 }
