@@ -1,6 +1,6 @@
 import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import { ERROR_CODES } from '../shared/errors.ts';
+import { ERROR_CODES, isExpectedRefusal } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 
 /**
@@ -74,11 +74,23 @@ const withoutQuotedValue = (message: string) => message
 type Result = { errors?: readonly GraphQLError[] };
 
 /**
+ * The same error without its cause when that cause is an expected refusal (an AppError): yoga
+ * re-creates every cause before it serializes a result and reads the copy's stack, which formats
+ * one through the source maps (~30 µs an error answer). The answer is the same: message,
+ * locations, path and extensions are what a client sees, and HTTP status does not depend on the
+ * cause of a GraphQL error.
+ */
+function withoutRefusalCause(error: GraphQLError): GraphQLError {
+  if (!isExpectedRefusal(error.originalError)) return error;
+  return new GraphQLError(error.message, { nodes: error.nodes, source: error.source, positions: error.positions, path: error.path, extensions: error.extensions });
+}
+
+/**
  * Rewrites error codes on every result, including parse and validation failures. Validation is
  * rewritten where it happens too, since graphql-ws sends those errors without an HTTP result.
  */
 export function useContractErrorCodes(): Plugin {
-  const rewrite = (r: Result) => (r.errors?.length ? { ...r, errors: r.errors.map(normalizeError) } : r);
+  const rewrite = (r: Result) => (r.errors?.length ? { ...r, errors: r.errors.map((e) => withoutRefusalCause(normalizeError(e))) } : r);
   return {
     onValidate: () => ({ result, setResult }) => {
       if (result.length) setResult(result.map((e: Error) => (e instanceof GraphQLError ? normalizeError(e) : e)));
