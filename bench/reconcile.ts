@@ -13,7 +13,8 @@ import { cpuSeconds, machine, postgresPids, report, ROOT, round, seedWorkspaces,
  * rest (the reconciler's own cost), with the CPU this process (`cpuMs`: the reconciler; the
  * provider stand-in is a timer) and PostgreSQL (`dbCpuMs`) used during the cycle. Then the same
  * with 1% of the instances gone: each of those is re-confirmed, flipped and restarted (an
- * operation and its job written) in its own transaction.
+ * operation and its job written) in its own transaction. Each round also times the
+ * heartbeat-staleness sweep over the same rows with none stale (`sweepMs`, median of 5).
  *
  * BENCH_COMPARE_ROOT=<another checkout>: that checkout's reconciler runs in this process too, on
  * the same database (its own pool); BENCH_ROUNDS rounds (default 1, or 3 when comparing), the two
@@ -47,7 +48,7 @@ class BatchProvider implements Provider {
   }
 }
 
-type Build = { name: string; root: string; cycle: () => Promise<CycleFigures>; close: () => Promise<void> };
+type Build = { name: string; root: string; cycle: () => Promise<CycleFigures>; sweep: () => Promise<number>; close: () => Promise<void> };
 
 /** A checkout's reconciler on its own services and pool, loaded from that checkout's sources. */
 async function loadBuild(name: string, root: string, url: string, dataDir: string, provider: Provider): Promise<Build> {
@@ -58,14 +59,16 @@ async function loadBuild(name: string, root: string, url: string, dataDir: strin
   const { EventBus } = await load<typeof import('../src/events/bus.ts')>('events/bus.ts');
   const { ProviderRegistry } = await load<typeof import('../src/providers/registry.ts')>('providers/registry.ts');
   const { reconcileInstances } = await load<typeof import('../src/reconcilers/instance-state.ts')>('reconcilers/instance-state.ts');
+  const { sweepStaleHeartbeats } = await load<typeof import('../src/reconcilers/heartbeat-staleness.ts')>('reconcilers/heartbeat-staleness.ts');
   const { createLogger } = await load<typeof import('../src/shared/logger.ts')>('shared/logger.ts');
-  const config = loadConfig({ DATABASE_URL: url, DATA_DIR: dataDir, LOG_LEVEL: 'error', TRELLIS_RECONCILE_INTERVAL_MS: '60000' });
+  const config = loadConfig({ DATABASE_URL: url, DATA_DIR: dataDir, LOG_LEVEL: 'error', TRELLIS_RECONCILE_INTERVAL_MS: '60000', TRELLIS_HEARTBEAT_STALE_MS: String(24 * 3_600_000) });
   const log = createLogger('error');
   const conn = connectDb(url);
   const svc = buildServices({ config, db: conn, log, events: new EventBus(conn, log), providers: new ProviderRegistry([provider]) });
   return {
     name, root,
     cycle: () => reconcileInstances(svc, CONCURRENCY === undefined ? {} : { concurrency: CONCURRENCY }),
+    sweep: () => sweepStaleHeartbeats(svc),
     close: () => conn.close(),
   };
 }
@@ -112,6 +115,22 @@ try {
       build: build.name, root: build.root, round: round_, concurrency: CONCURRENCY, loadAverage: os.loadavg().map((l) => round(l)), machine: machine(),
     });
   };
+  /** The heartbeat-staleness sweep over the N rows with none stale (a day's window): median of 5. */
+  const sweep = async (build: Build, round_: number) => {
+    const ms: number[] = [];
+    const db0 = dbCpuSeconds(db.dataDir);
+    let flipped = 0;
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now();
+      flipped += await build.sweep();
+      ms.push(performance.now() - t0);
+    }
+    ms.sort((a, b) => a - b);
+    report({
+      bench: 'reconcile', case: 'staleness sweep, none stale', workspaces: N, sweepMs: round(ms[2]!), sweepMsEach: ms.map((m) => round(m)), flipped,
+      dbCpuMsPerSweep: round(((dbCpuSeconds(db.dataDir) - db0) * 1000) / 5, 0), build: build.name, root: build.root, round: round_, loadAverage: os.loadavg().map((l) => round(l)), machine: machine(),
+    });
+  };
   /** Puts the rows a "gone" cycle restarted back as they were seeded. */
   const reset = async () => {
     await db.pool.query(`DELETE FROM "Operation"`);
@@ -127,6 +146,7 @@ try {
     const order = r % 2 === 1 ? builds : [...builds].reverse();
     for (const build of order) {
       provider.gone.clear();
+      await sweep(build, r);
       await cycle(build, 'all running', r);
       for (const id of gone) provider.gone.add(id);
       await cycle(build, `${GONE_SHARE * 100}% gone (flip + restart each)`, r);
