@@ -20,13 +20,15 @@ import { cpuSeconds, machine, postgresPids, report, ROOT, round, seedWorkspaces,
  * the same database (its own pool); BENCH_ROUNDS rounds (default 1, or 3 when comparing), the two
  * builds taking turns, the order alternating. After each "gone" cycle the flipped rows are put
  * back (ONLINE, no operation, no activity, no job), so every round starts from the same table.
- * BENCH_RECONCILE_CONCURRENCY passes `concurrency` (a build without that option ignores it).
+ * BENCH_GONE_CLUSTERED=1 adds a case with the same number gone but consecutive in id order (whole
+ * provider batches gone: what the concurrency bound decides). BENCH_RECONCILE_CONCURRENCY passes `concurrency` (a build without that option ignores it).
  */
 const N = Number(process.env.BENCH_WORKSPACES ?? 10_000);
 const PROVIDER_MS = Number(process.env.BENCH_PROVIDER_MS ?? 20);
 const GONE_SHARE = 0.01;
 const COMPARE_ROOT = process.env.BENCH_COMPARE_ROOT;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (COMPARE_ROOT ? 3 : 1));
+const CLUSTERED = process.env.BENCH_GONE_CLUSTERED === '1';
 const CONCURRENCY = process.env.BENCH_RECONCILE_CONCURRENCY ? Number(process.env.BENCH_RECONCILE_CONCURRENCY) : undefined;
 
 class BatchProvider implements Provider {
@@ -98,6 +100,9 @@ try {
   builds.push(await loadBuild('trellis', ROOT, db.url, dataDir, provider));
   if (COMPARE_ROOT) builds.push(await loadBuild('compared', path.resolve(COMPARE_ROOT), db.url, dataDir, provider));
   const gone = workspaceIds.filter((_, i) => i % Math.round(1 / GONE_SHARE) === 0).map((id) => `i-${id.slice(3)}`);
+  // a mass outage of consecutive workspaces: whole provider batches gone, from the middle of the order
+  const middle = Math.floor(N / 2);
+  const clustered = workspaceIds.slice(middle, middle + gone.length).map((id) => `i-${id.slice(3)}`);
 
   const cycle = async (build: Build, label: string, round_: number) => {
     provider.waitedMs = 0;
@@ -151,6 +156,11 @@ try {
       for (const id of gone) provider.gone.add(id);
       await cycle(build, `${GONE_SHARE * 100}% gone (flip + restart each)`, r);
       await reset();
+      if (CLUSTERED) {
+        provider.gone = new Set(clustered);
+        await cycle(build, `${GONE_SHARE * 100}% gone, consecutive (whole batches)`, r);
+        await reset();
+      }
     }
   }
 } finally {
