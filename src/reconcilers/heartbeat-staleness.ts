@@ -18,7 +18,8 @@ export async function sweepStaleHeartbeats(svc: Services): Promise<number> {
       WITH stale AS (
         SELECT id, status FROM "Workspace"
          WHERE status::text = ANY(${STALE_FROM}::text[])
-           AND "lastHeartbeatAt" < now() - make_interval(secs => ${staleMs / 1000}::float8)
+           -- a subquery: the threshold is computed once per sweep, not once per row it reads
+           AND "lastHeartbeatAt" < (SELECT now() - make_interval(secs => ${staleMs / 1000}::float8))
          ORDER BY "lastHeartbeatAt"
          LIMIT 1000
          FOR NO KEY UPDATE SKIP LOCKED)

@@ -1,94 +1,99 @@
 import type { Services } from '../app/context.ts';
-import type { WorkspaceStatus } from '../generated/prisma/enums.ts';
 import { appendActivity, type ActivityEntry } from '../activity/append.ts';
 import { forgetTokens } from '../operations/tokens.ts';
 import { claimRestartTx } from '../workspaces/operations.ts';
 import { applyTransition } from '../workspaces/transition.ts';
+import { Bounded } from '../shared/bounded.ts';
+import { crashPoint } from '../shared/crash-points.ts';
+import { CandidateReader, heartbeatOf, type Candidate } from './instance-candidates.ts';
 import { emptyFigures, readCursor, writeCursor, type CycleFigures } from './tick.ts';
 
 export const INSTANCE_STATE = 'instance-state';
-
-/**
- * In scope: ONLINE and DEGRADED (a degraded workspace can lose its instance too, seed 004), and
- * OFFLINE, which CONTRACT §5 has the reconciler restart once its instance is proven gone (the
- * staleness sweep may have flipped it first).
- */
-const SCOPE: WorkspaceStatus[] = ['ONLINE', 'DEGRADED', 'OFFLINE'];
-
-type Candidate = { id: string; orgId: string; status: WorkspaceStatus; provider: string; instanceId: string; lastHeartbeatAt: Date | null };
 
 export type InstanceStateOptions = {
   /** Instance ids per provider call (EC2 answers up to 200 per DescribeInstances). */
   batchSize?: number;
   /** The re-confirm's statement_timeout; its lock_timeout is half of it. */
   reconfirmTimeoutMs?: number;
+  /** Re-confirm-and-restart transactions in flight at once (each holds a pooled connection). */
+  concurrency?: number;
 };
 
+/** Candidates read per query: five provider batches. */
+const PAGE_BATCHES = 5;
+
 /**
- * One cycle of the instance-state reconciler (seed 004). Selects the in-scope workspaces with a
- * non-empty instance on a provider that can answer (not external), capturing the instance id; asks
- * each provider in batches; for an instance answered "not running" it re-confirms, in ONE
- * conditional update under short timeouts, that the row still exists, is still in scope and still
- * holds that same instance, and only then flips it OFFLINE and restarts it through the central
- * path, all in one transaction. A provider error, an unknown instance, a changed row or a failing
- * re-confirm never flips anything. A cycle stops at its deadline (75% of the interval) and the
- * next one continues after the last workspace this one finished (a cursor).
+ * One cycle of the instance-state reconciler (seed 004). Reads the in-scope workspaces with a
+ * non-empty instance on a provider that can answer (not external), capturing the instance id, a
+ * page at a time; asks each provider in batches, one call at a time; for an instance answered "not
+ * running" it re-confirms, in ONE conditional update under short timeouts, that the row still
+ * exists, is still in scope and still holds that same instance, and only then flips it OFFLINE and
+ * restarts it through the central path, all in one transaction per workspace. Those transactions
+ * run at most `concurrency` at once, while the provider is asked about the next batches (a mass
+ * outage then costs little more than the provider's time). A provider error, an unknown instance,
+ * a changed row or a failing re-confirm never flips anything. A cycle stops at its deadline (75% of
+ * the interval), lets the transactions it started finish, and the next cycle continues after the
+ * last workspace this one finished (a cursor).
  */
 export async function reconcileInstances(svc: Services, opts: InstanceStateOptions = {}): Promise<CycleFigures> {
   const figures = emptyFigures();
   const deadline = Date.now() + Math.floor(svc.config.reconcileIntervalMs * 0.75);
   const batchSize = opts.batchSize ?? 200;
+  const reconfirmTimeoutMs = opts.reconfirmTimeoutMs ?? 2_000;
   const cursor = await readCursor(svc, INSTANCE_STATE);
-  // Ids after the cursor first, then the ones before it: an interrupted cycle is continued.
-  const candidates = await svc.db.prisma.$queryRaw<Candidate[]>`
-    SELECT id, "orgId", status, provider, "instanceId", "lastHeartbeatAt" FROM "Workspace"
-     WHERE status::text = ANY(${SCOPE}::text[]) AND "instanceId" IS NOT NULL AND "instanceId" <> ''
-       AND provider <> 'external' AND "deletedAt" IS NULL
-     ORDER BY COALESCE(id <= ${cursor ?? null}::text, false), id`;
+  const candidates = new CandidateReader(svc.db.pool, cursor, batchSize * PAGE_BATCHES);
+  const acting = new Bounded(opts.concurrency ?? 4);
+
+  const act = (c: Candidate) => acting.start(async () => {
+    const acted = await confirmGoneAndRestart(svc, c, reconfirmTimeoutMs);
+    if (acted === 'restarted') figures.flipped++;
+    else if (acted === 'error') figures.errors++;
+  });
 
   let last: string | undefined; // the last candidate of the last batch this cycle finished
   let inFlight: string | undefined; // the last candidate of the batch the deadline interrupted
-  let handled = 0;
-  for (let i = 0; i < candidates.length && !figures.deadlineHit; i += batchSize) {
-    const batch = candidates.slice(i, i + batchSize);
-    inFlight = batch[batch.length - 1]!.id;
-    if (Date.now() >= deadline) {
-      figures.deadlineHit = true;
-      break;
-    }
-    for (const [name, group] of groupBy(batch, (c) => c.provider)) {
-      const provider = svc.providers.get(name);
-      if (!provider?.available()) {
-        figures.skipped += group.length;
-        handled += group.length;
-        continue;
-      }
-      let answer: Map<string, boolean>;
-      try {
-        answer = await withDeadline(provider.isRunning(group.map((c) => c.instanceId)), deadline);
-      } catch (err) {
-        if (err instanceof DeadlineExceeded) {
-          figures.deadlineHit = true;
-          break;
+  try {
+    for (;;) {
+      const batch = await candidates.next(batchSize);
+      if (batch.length === 0) break;
+      inFlight = batch[batch.length - 1]!.id;
+      let handled = 0;
+      if (Date.now() < deadline) {
+        for (const [name, group] of groupBy(batch, (c) => c.provider)) {
+          const provider = svc.providers.get(name);
+          if (!provider?.available()) {
+            figures.skipped += group.length;
+            handled += group.length;
+            continue;
+          }
+          let answer: Map<string, boolean>;
+          try {
+            answer = await withDeadline(provider.isRunning(group.map((c) => c.instanceId)), deadline);
+          } catch (err) {
+            if (err instanceof DeadlineExceeded) break;
+            // Not proven gone: never flip on a provider error.
+            figures.errors += group.length;
+            handled += group.length;
+            svc.log.warn({ provider: name, instances: group.length, err: (err as Error).message }, 'instance-state: the provider did not answer; nothing flipped');
+            continue;
+          }
+          for (const c of group) {
+            figures.processed++;
+            handled++;
+            if (answer.get(c.instanceId) === false) await act(c); // running, or unknown: not proven gone
+          }
         }
-        // Not proven gone: never flip on a provider error.
-        figures.errors += group.length;
-        handled += group.length;
-        svc.log.warn({ provider: name, instances: group.length, err: (err as Error).message }, 'instance-state: the provider did not answer; nothing flipped');
-        continue;
       }
-      for (const c of group) {
-        figures.processed++;
-        handled++;
-        if (answer.get(c.instanceId) !== false) continue; // running, or unknown: not proven gone
-        const acted = await confirmGoneAndRestart(svc, c, opts.reconfirmTimeoutMs ?? 2_000);
-        if (acted === 'restarted') figures.flipped++;
-        else if (acted === 'error') figures.errors++;
+      if (handled < batch.length) {
+        figures.deadlineHit = true;
+        figures.skipped += batch.length - handled + (await candidates.remaining());
+        break;
       }
+      last = batch[batch.length - 1]!.id;
     }
-    if (!figures.deadlineHit) last = batch[batch.length - 1]!.id;
+  } finally {
+    await acting.drain();
   }
-  if (figures.deadlineHit) figures.skipped += candidates.length - handled;
   // An interrupted batch is retried first by the next cycle; but a cycle that finished no batch at
   // all (a batch whose answer never comes within the deadline) moves past it, so one slow batch
   // cannot hold back the rest of the backlog forever. It comes round again after the others.
@@ -109,7 +114,7 @@ export async function reconcileInstances(svc: Services, opts: InstanceStateOptio
 async function confirmGoneAndRestart(svc: Services, c: Candidate, timeoutMs: number): Promise<'restarted' | 'changed' | 'error'> {
   const now = svc.clock.now();
   const message = `instance ${c.instanceId} is not running (${c.provider}); restarting`;
-  const asRead = { deletedAt: null, instanceId: c.instanceId, lastHeartbeatAt: c.lastHeartbeatAt };
+  const asRead = { deletedAt: null, instanceId: c.instanceId, lastHeartbeatAt: heartbeatOf(c) };
   try {
     const result = await svc.db.prisma.$transaction(async (tx) => {
       const [saved] = await tx.$queryRaw<{ statement: string; lock: string }[]>`
@@ -134,6 +139,7 @@ async function confirmGoneAndRestart(svc: Services, c: Candidate, timeoutMs: num
       });
       if (typeof claim === 'string') throw new Error(`restart claim ${claim} under the row lock`); // cannot happen: we hold the row
       await appendActivity(tx, [...entries, ...claim.entries]);
+      crashPoint('instance-state.before-commit');
       return claim;
     });
     if (result === 'changed') {

@@ -16,7 +16,15 @@ export const CRASH_POINTS = [
   'switch.after-write', //         the new provider is written; nothing provisioned yet
   'orphan.after-confirm', //       the sweep re-confirmed an orphan and wrote its activity; not stopped yet
 ] as const;
-export type CrashPoint = (typeof CRASH_POINTS)[number];
+
+/**
+ * Points inside a transaction, armed only by their own tests: a kill there must leave nothing of
+ * the transaction. Kept out of CRASH_POINTS, whose seeded picks the chaos harness replays.
+ */
+export const TRANSACTION_CRASH_POINTS = [
+  'instance-state.before-commit', // a gone instance's flip and restart are written, not committed (others may be in flight)
+] as const;
+export type CrashPoint = (typeof CRASH_POINTS)[number] | (typeof TRANSACTION_CRASH_POINTS)[number];
 
 let armed: { point: string; at: number } | undefined;
 let reached = 0;
