@@ -65,29 +65,7 @@ export function serveGraphqlWs<P extends Record<string, unknown>, E extends { so
       }, keepAlive)
       : undefined;
 
-    const closed = server.opened(
-      {
-        protocol: socket.protocol,
-        send: (data) => {
-          if (socket.readyState !== socket.OPEN) return;
-          if (socket.bufferedAmount <= highWater) {
-            socket.send(data);
-            return;
-          }
-          return new Promise<void>((resolve, reject) => socket.send(data, (err) => (err ? reject(err) : resolve())));
-        },
-        // ws throws on a reason over 123 bytes; graphql-ws quotes the client's id in some (4409)
-        close: (code, reason) => socket.close(code, reason && Buffer.byteLength(reason) > 123 ? reason.slice(0, 40) : reason),
-        onMessage: (cb) =>
-          socket.on('message', (data) => {
-            cb(String(data)).catch((err: unknown) => {
-              opts.log.error({ err }, 'graphql-ws: message handling failed');
-              socket.close(CloseCode.InternalServerError, 'Internal server error');
-            });
-          }),
-      },
-      { socket, request } as E,
-    );
+    const closed = server.opened(new SocketAdapter(socket, highWater, opts.log), { socket, request } as E);
 
     socket.once('close', (code, reason) => {
       clearTimeout(pongWait);
@@ -100,6 +78,44 @@ export function serveGraphqlWs<P extends Record<string, unknown>, E extends { so
   });
 
   return { nextWriter: (socket, id) => nextMessageWriter(socket, id, highWater) };
+}
+
+/**
+ * graphql-ws's view of one socket. A class rather than an object of arrow functions: methods on
+ * the prototype exist once, where three closures per connection each carried, besides their own
+ * context, a property dictionary of ~250 bytes (tsx compiles with esbuild's keepNames, whose
+ * `__name(fn, "send")` redefines `name` and makes the function object a slow-properties one).
+ */
+class SocketAdapter {
+  readonly protocol: string;
+  constructor(private readonly socket: WebSocket, private readonly highWater: number, private readonly log: Logger) {
+    this.protocol = socket.protocol;
+  }
+
+  send(data: string): Promise<void> | undefined {
+    const socket = this.socket;
+    if (socket.readyState !== socket.OPEN) return;
+    if (socket.bufferedAmount <= this.highWater) {
+      socket.send(data);
+      return;
+    }
+    return new Promise<void>((resolve, reject) => socket.send(data, (err) => (err ? reject(err) : resolve())));
+  }
+
+  // ws throws on a reason over 123 bytes; graphql-ws quotes the client's id in some (4409)
+  close(code?: number, reason?: string): void {
+    this.socket.close(code, reason && Buffer.byteLength(reason) > 123 ? reason.slice(0, 40) : reason);
+  }
+
+  onMessage(cb: (data: string) => Promise<void>): void {
+    const { socket, log } = this;
+    socket.on('message', (data) => {
+      cb(String(data)).catch((err: unknown) => {
+        log.error({ err }, 'graphql-ws: message handling failed');
+        socket.close(CloseCode.InternalServerError, 'Internal server error');
+      });
+    });
+  }
 }
 
 /**
