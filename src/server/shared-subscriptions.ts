@@ -52,7 +52,11 @@ export class SharedSubscriptions {
     return this.groups.size;
   }
 
-  async subscribe(args: ExecutionArgs, open: (args: ExecutionArgs) => Source | Promise<Source>, direct?: DirectDelivery): Promise<Source> {
+  /**
+   * `joined` is called once the subscriber is a member of a group: from then on its own `args` are
+   * not needed (the group's stream was opened with a copy of the first member's).
+   */
+  async subscribe(args: ExecutionArgs, open: (args: ExecutionArgs) => Source | Promise<Source>, direct?: DirectDelivery, joined?: () => void): Promise<Source> {
     const key = this.keyOf(args);
     if (key === undefined) return open(args);
     let pending = this.groups.get(key);
@@ -76,6 +80,7 @@ export class SharedSubscriptions {
       }),
     };
     group.members.add(member);
+    joined?.();
     return member.queue;
   }
 

@@ -65,29 +65,7 @@ export function serveGraphqlWs<P extends Record<string, unknown>, E extends { so
       }, keepAlive)
       : undefined;
 
-    const closed = server.opened(
-      {
-        protocol: socket.protocol,
-        send: (data) => {
-          if (socket.readyState !== socket.OPEN) return;
-          if (socket.bufferedAmount <= highWater) {
-            socket.send(data);
-            return;
-          }
-          return new Promise<void>((resolve, reject) => socket.send(data, (err) => (err ? reject(err) : resolve())));
-        },
-        // ws throws on a reason over 123 bytes; graphql-ws quotes the client's id in some (4409)
-        close: (code, reason) => socket.close(code, reason && Buffer.byteLength(reason) > 123 ? reason.slice(0, 40) : reason),
-        onMessage: (cb) =>
-          socket.on('message', (data) => {
-            cb(String(data)).catch((err: unknown) => {
-              opts.log.error({ err }, 'graphql-ws: message handling failed');
-              socket.close(CloseCode.InternalServerError, 'Internal server error');
-            });
-          }),
-      },
-      { socket, request } as E,
-    );
+    const closed = server.opened(new SocketAdapter(socket, highWater, opts.log), { socket, request } as E);
 
     socket.once('close', (code, reason) => {
       clearTimeout(pongWait);
@@ -100,6 +78,44 @@ export function serveGraphqlWs<P extends Record<string, unknown>, E extends { so
   });
 
   return { nextWriter: (socket, id) => nextMessageWriter(socket, id, highWater) };
+}
+
+/**
+ * graphql-ws's view of one socket. A class rather than an object of arrow functions: methods on
+ * the prototype exist once, where three closures per connection each carried, besides their own
+ * context, a property dictionary of ~250 bytes (tsx compiles with esbuild's keepNames, whose
+ * `__name(fn, "send")` redefines `name` and makes the function object a slow-properties one).
+ */
+class SocketAdapter {
+  readonly protocol: string;
+  constructor(private readonly socket: WebSocket, private readonly highWater: number, private readonly log: Logger) {
+    this.protocol = socket.protocol;
+  }
+
+  send(data: string): Promise<void> | undefined {
+    const socket = this.socket;
+    if (socket.readyState !== socket.OPEN) return;
+    if (socket.bufferedAmount <= this.highWater) {
+      socket.send(data);
+      return;
+    }
+    return new Promise<void>((resolve, reject) => socket.send(data, (err) => (err ? reject(err) : resolve())));
+  }
+
+  // ws throws on a reason over 123 bytes; graphql-ws quotes the client's id in some (4409)
+  close(code?: number, reason?: string): void {
+    this.socket.close(code, reason && Buffer.byteLength(reason) > 123 ? reason.slice(0, 40) : reason);
+  }
+
+  onMessage(cb: (data: string) => Promise<void>): void {
+    const { socket, log } = this;
+    socket.on('message', (data) => {
+      cb(String(data)).catch((err: unknown) => {
+        log.error({ err }, 'graphql-ws: message handling failed');
+        socket.close(CloseCode.InternalServerError, 'Internal server error');
+      });
+    });
+  }
 }
 
 /**
@@ -117,6 +133,13 @@ export function nextPayloadTail(result: ExecutionResult): Buffer {
  * text frame: a small buffer of its own (frame header and the prefix with its id) and the
  * event's shared tail, corked into one writev. The bytes are those graphql-ws would send.
  *
+ * The subscriber's buffer is made once, at subscribe time, with room for the longest frame header
+ * before the prefix; each event writes only the header's 2, 4 or 10 bytes in front of it and
+ * writes a view that starts there (one view per header length, also made once). Nothing is
+ * allocated or copied per subscriber per event. That buffer may be rewritten only once the
+ * socket holds no unfinished write (a write that the kernel took only in part keeps a reference
+ * to it until done): when the socket has bytes queued, the event gets a buffer of its own.
+ *
  * It writes to ws's underlying socket, beside ws's own sender. That keeps the order of frames
  * only because ws writes every frame synchronously when nothing is compressed (its sender queues
  * only while deflating or reading a Blob, and this server neither negotiates permessage-deflate
@@ -127,28 +150,48 @@ export function nextPayloadTail(result: ExecutionResult): Buffer {
 function nextMessageWriter(socket: WebSocket, id: string, highWater: number): DirectDelivery | undefined {
   const raw = (socket as unknown as { _socket?: net.Socket })._socket; // ws's own socket (no public accessor)
   if (socket.extensions !== '' || raw === undefined) return undefined;
-  const prefix = Buffer.from(`{"id":${JSON.stringify(id)},"type":"next","payload":`);
+  const own = headViews(Buffer.from(`{"id":${JSON.stringify(id)},"type":"next","payload":`));
+  const prefixLength = own.prefixLength;
   return (event: SharedResult) => {
     if (socket.readyState !== socket.OPEN || socket.bufferedAmount > highWater) return false;
     const tail = event.encodedWith(nextPayloadTail);
-    const length = prefix.length + tail.length;
-    const headerLength = length < 126 ? 2 : length < 65_536 ? 4 : 10;
-    const head = Buffer.allocUnsafe(headerLength + prefix.length);
-    head[0] = 0x81; // FIN, text
-    if (headerLength === 2) head[1] = length;
-    else if (headerLength === 4) {
+    const length = prefixLength + tail.length;
+    const views = raw.writableLength === 0 ? own : headViews(own.prefix);
+    let head: Buffer;
+    if (length < 126) {
+      head = views.short;
+      head[1] = length;
+    } else if (length < 65_536) {
+      head = views.medium;
       head[1] = 126;
-      head.writeUInt16BE(length, 2);
+      head[2] = length >>> 8;
+      head[3] = length & 0xff;
     } else {
+      head = views.long;
       head[1] = 127;
       head.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
       head.writeUInt32BE(length >>> 0, 6);
     }
-    prefix.copy(head, headerLength);
+    head[0] = 0x81; // FIN, text
     raw.cork();
     raw.write(head);
     raw.write(tail);
     raw.uncork();
     return true;
+  };
+}
+
+const LONGEST_HEADER = 10;
+
+/** A frame-header area followed by the prefix, and its views for a 2-, 4- and 10-byte header. */
+function headViews(prefix: Buffer): { prefix: Buffer; prefixLength: number; short: Buffer; medium: Buffer; long: Buffer } {
+  const buffer = Buffer.allocUnsafe(LONGEST_HEADER + prefix.length);
+  prefix.copy(buffer, LONGEST_HEADER);
+  return {
+    prefix: buffer.subarray(LONGEST_HEADER),
+    prefixLength: prefix.length,
+    short: buffer.subarray(LONGEST_HEADER - 2),
+    medium: buffer.subarray(LONGEST_HEADER - 4),
+    long: buffer,
   };
 }

@@ -19,7 +19,12 @@ import { serveGraphqlWs } from './ws-transport.ts';
 /** Close codes this server uses besides graphql-ws's own (4403 Forbidden on a bad token). */
 export const WS_CLOSE = { revoked: CloseCode.Forbidden, idle: 4000, shutdown: 1001, tooManyConnections: 4429 } as const;
 
-type Conn = { tokenHash: string; token: string; tokenId: string; expiresAt: number | undefined; idleSince: number | undefined; ctx: Context<Record<string, unknown>, Extra>; socket: WebSocket };
+type Conn = {
+  tokenHash: string; token: string; tokenId: string; expiresAt: number | undefined; idleSince: number | undefined;
+  ctx: Context<Record<string, unknown>, Extra>; socket: WebSocket;
+  /** Keys of ctx.subscriptions (pending ones included), counted as graphql-ws adds and deletes them. */
+  subscriptions: number;
+};
 type Extra = { socket: WebSocket; request: http.IncomingMessage; actor?: Actor; conn?: Conn };
 
 /**
@@ -36,11 +41,11 @@ export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaSer
   const limits = svc.config.limits;
   const conns = new Set<Conn>();
   const byToken = new Map<string, Set<Conn>>();
-  caps.wsCount = (tokenId) => {
-    let n = 0;
-    for (const c of byToken.get(tokenId) ?? []) n += Object.keys(c.ctx.subscriptions).length;
-    return n;
-  };
+  // graphql-ws subscriptions per token (all its open connections), kept as they change: summing
+  // them over the token's connections at every subscribe made N subscribes of one token N²/2 key
+  // counts (10,000 subscribers of one token: most of a minute of CPU).
+  const subscriptionsOfToken = new Map<string, number>();
+  caps.wsCount = (tokenId) => subscriptionsOfToken.get(tokenId) ?? 0;
   const shared = new SharedSubscriptions((direct, queued) => {
     if (direct) metrics.sharedDeliveries.inc({ path: 'direct' }, direct);
     if (queued) metrics.sharedDeliveries.inc({ path: 'queued' }, queued);
@@ -76,7 +81,13 @@ export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaSer
     {
       execute: (args: ExecutionArgs) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
       subscribe: (args: ExecutionArgs) =>
-        shared.subscribe(args, (a) => (a.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(a) as never, writers.get(args)) as never,
+        shared.subscribe(args, (a) => (a.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(a) as never, writers.get(args), () => {
+          // graphql-ws keeps a subscription's arguments until it ends, for hooks this server does
+          // not use (onNext, onOperation). A member of a shared group needs neither its context
+          // nor its root (yoga's envelope for this subscribe) once joined: ~2 KiB per subscriber.
+          args.contextValue = undefined;
+          args.rootValue = undefined;
+        }) as never,
       onConnect: async (ctx) => {
         const auth = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
         const token = typeof auth === 'string' ? tokenFrom(auth) : undefined;
@@ -110,8 +121,14 @@ export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaSer
         }
         const conn: Conn = {
           token, tokenHash: hashToken(token), tokenId, expiresAt: actor.kind === 'USER' ? actor.expiresAt : undefined,
-          idleSince: Date.now(), ctx, socket: ctx.extra.socket,
+          idleSince: Date.now(), ctx, socket: ctx.extra.socket, subscriptions: 0,
         };
+        // Before the ack: no subscription can exist yet (graphql-ws refuses a subscribe until then).
+        countSubscriptions(ctx, (delta) => {
+          if (!conns.has(conn)) return;
+          conn.subscriptions += delta;
+          subscriptionsOfToken.set(tokenId, (subscriptionsOfToken.get(tokenId) ?? 0) + delta);
+        });
         ctx.extra.conn = conn;
         conns.add(conn);
         mine.add(conn);
@@ -120,7 +137,11 @@ export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaSer
           ? undefined
           : atTime(conn.expiresAt, () => conn.socket.close(WS_CLOSE.revoked, 'Forbidden: token expired'));
         ctx.extra.socket.once('close', () => {
-          conns.delete(conn);
+          if (conns.delete(conn)) {
+            const left = (subscriptionsOfToken.get(tokenId) ?? 0) - conn.subscriptions;
+            if (left > 0) subscriptionsOfToken.set(tokenId, left);
+            else subscriptionsOfToken.delete(tokenId);
+          }
           mine.delete(conn);
           if (mine.size === 0 && byToken.get(tokenId) === mine) byToken.delete(tokenId);
           cancelExpiry?.();
@@ -144,7 +165,7 @@ export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaSer
           ctx.extra.socket.close(WS_CLOSE.revoked, 'Forbidden: token revoked');
           return [err];
         }
-        if (Object.keys(ctx.subscriptions).length > limits.wsMaxSubscriptions) {
+        if (conn.subscriptions > limits.wsMaxSubscriptions) {
           return [new AppError('RATE_LIMITED', `at most ${limits.wsMaxSubscriptions} subscriptions per connection`)];
         }
         // this subscription is already among ctx.subscriptions, hence `>`
@@ -206,8 +227,7 @@ export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaSer
   const timer = setInterval(() => {
     const now = Date.now();
     for (const c of conns) {
-      const active = Object.keys(c.ctx.subscriptions).length;
-      if (active > 0) c.idleSince = undefined;
+      if (c.subscriptions > 0) c.idleSince = undefined;
       else if (c.idleSince === undefined) c.idleSince = now;
       else if (now - c.idleSince >= limits.wsIdleTimeoutMs) c.socket.close(WS_CLOSE.idle, 'idle: no subscription');
     }
@@ -226,6 +246,27 @@ export function attachGraphqlWs(server: http.Server, path: string, yoga: YogaSer
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };
+}
+
+/**
+ * Counts the keys graphql-ws adds to and deletes from `ctx.subscriptions` (a subscription's, from
+ * the moment its message is read until it ends), by putting a proxy in its place. graphql-ws only
+ * ever sets, reads and deletes keys of that object, and on close replaces it with a fresh one,
+ * after which nothing more is counted (the connection's count is dropped whole on close).
+ */
+function countSubscriptions(ctx: Context<Record<string, unknown>, Extra>, onChange: (delta: 1 | -1) => void): void {
+  const proxy = new Proxy(Object.create(null) as Context['subscriptions'], {
+    set(target, key, value) {
+      if (!Reflect.has(target, key)) onChange(1);
+      return Reflect.set(target, key, value);
+    },
+    deleteProperty(target, key) {
+      if (Reflect.has(target, key)) onChange(-1);
+      return Reflect.deleteProperty(target, key);
+    },
+  });
+  // graphql-ws types it readonly, yet assigns it itself (on close): a plain data property
+  (ctx as { subscriptions: Context['subscriptions'] }).subscriptions = proxy;
 }
 
 function codedWsError(err: GraphQLError, id: string, svc: Services): GraphQLError {

@@ -14,6 +14,12 @@ async function subscribers(server: TestServer): Promise<number> {
   return Number(/^trellis_subscribers (\d+)$/m.exec(text)?.[1]);
 }
 
+/** `trellis_ws_subscriptions` as /metrics reports it (graphql-ws subscriptions joined to their stream). */
+async function wsSubscriptions(server: TestServer): Promise<number> {
+  const text = await (await fetch(server.url.replace(/\/graphql$/, '/metrics'))).text();
+  return Number(/^trellis_ws_subscriptions (\d+)$/m.exec(text)?.[1]);
+}
+
 /** An HTTP subscription (SSE unless `accept` says otherwise); `open` resolves when headers arrive. */
 async function sse(server: TestServer, token: string | undefined, query = SUB, accept = 'text/event-stream', authorization?: string) {
   const ctrl = new AbortController();
@@ -158,6 +164,39 @@ describe('every refusal of a subscription releases what it took; per-token caps'
     await c.client.dispose();
     for (const s of open) s.close();
     await waitFor(async () => (await subscribers(server)) === 0);
+  });
+
+  it('the per-token count follows every way a graphql-ws subscription ends (refused, completed by the client, its connection closed): slots come back exactly', async () => {
+    const a = wsClient(server, viewerToken);
+    const b = wsClient(server, viewerToken);
+    await Promise.all([a.connected, b.connected]);
+    const base = await wsSubscriptions(server);
+    const outcome = (client: typeof a.client, query: string) => new Promise<string>((resolve) => {
+      client.subscribe({ query }, { next: () => undefined, error: (e) => resolve((e as { extensions?: { code?: string } }[])[0]?.extensions?.code ?? 'error'), complete: () => resolve('complete') });
+    });
+    // refused by validation, more times than the cap
+    for (let i = 0; i < MAX_STREAMS + 2; i++) expect(await outcome(a.client, 'subscription { workspaceEvents { nope } }')).toBe('BAD_USER_INPUT');
+    // opened then completed by the client, more times than the cap
+    for (let i = 0; i < MAX_STREAMS + 2; i++) {
+      const stop = a.client.subscribe({ query: SUB }, { next: () => undefined, error: () => undefined, complete: () => undefined });
+      await waitFor(async () => (await wsSubscriptions(server)) === base + 1);
+      stop();
+      await waitFor(async () => (await wsSubscriptions(server)) === base);
+    }
+    // open on another connection of the token, which then closes
+    b.client.subscribe({ query: SUB }, { next: () => undefined, error: () => undefined, complete: () => undefined });
+    b.client.subscribe({ query: SUB }, { next: () => undefined, error: () => undefined, complete: () => undefined });
+    await waitFor(async () => (await wsSubscriptions(server)) === base + 2);
+    await b.client.dispose();
+    await b.closed;
+    await waitFor(async () => (await wsSubscriptions(server)) === base);
+    // every slot is back: the cap's worth opens, one more is refused
+    const stops = Array.from({ length: MAX_STREAMS }, () => a.client.subscribe({ query: SUB }, { next: () => undefined, error: () => undefined, complete: () => undefined }));
+    await waitFor(async () => (await wsSubscriptions(server)) === base + MAX_STREAMS);
+    expect(await outcome(a.client, SUB)).toBe('RATE_LIMITED');
+    for (const stop of stops) stop();
+    await a.client.dispose();
+    await waitFor(async () => (await wsSubscriptions(server)) === base);
   });
 
   it('at most TRELLIS_WS_MAX_CONNECTIONS_PER_TOKEN graphql-ws connections per token (4429, RATE_LIMITED)', async () => {

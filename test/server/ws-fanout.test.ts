@@ -121,6 +121,11 @@ describe('fan-out fast lane over graphql-ws', () => {
       for (let i = 1; i < expected.length; i++) expect(expected[i]! > expected[i - 1]!).toBe(true);
       expect(cursors(slow)).toEqual(expected);
       expect(slow.nexts().every((m) => m.id === 'slow')).toBe(true);
+      // byte for byte, including the frames written while a socket still held part of an earlier
+      // write (the fast lane then must not reuse the subscriber's own header buffer)
+      for (const [s, id] of [[fast, 'fast'], [slow, 'slow']] as const) {
+        for (const frame of s.frames) expect(frame).toBe(JSON.stringify({ id, type: 'next', payload: (JSON.parse(frame) as Message).payload }));
+      }
     } finally {
       fast.socket.terminate();
       slow.socket.terminate();
