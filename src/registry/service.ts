@@ -10,7 +10,7 @@ import { AppError } from '../shared/errors.ts';
 import { RUNTIME_TOKEN_LABEL } from '../operations/tokens.ts';
 import { longText, parseInput, text } from '../shared/validate.ts';
 import { applyTransition } from '../workspaces/transition.ts';
-import { failedGate, GATE_MESSAGES } from './gates.ts';
+import { planCheckIn, type CheckIn } from './check-in.ts';
 import { firePluginRecovery } from './plugin-recovery.ts';
 import { releaseDeferredRestart } from '../secrets/restarts.ts';
 
@@ -38,15 +38,6 @@ const heartbeatInput = z.object({
   activeTurn: z.boolean(),
   error: longText(4000).nullish(),
 });
-
-type CheckIn = {
-  model: string | undefined;
-  mcpServerPresent: boolean;
-  loadedMcpTools: string[] | undefined;
-  activeTurn: boolean | undefined;
-  error: string | undefined;
-  register?: { instanceId: string | undefined; url: string | undefined; runtimeVersion: string | undefined };
-};
 
 function requireWorkspaceActor(ctx: Ctx): WorkspaceActor {
   const actor = requireActor(ctx.actor);
@@ -109,7 +100,7 @@ async function checkInWithTransition(ctx: Ctx, actor: WorkspaceActor, c: CheckIn
       // A stopped or deleted workspace is never revived by its runtime (not even through a gate).
       return { workspace: ws, accepted: false, reason: ws.deletedAt ? 'WORKSPACE_DELETED' : 'WORKSPACE_STOPPED', restartPending: ws.restartPending };
     }
-    const model = c.model !== undefined ? c.model || null : ws.model;
+    const { model, gate, event, reason, lastSampleError } = planCheckIn(ws, c);
     // The instance of a runtime Trellis started is the one its provider reported at provision: a
     // runtime's own report is never recorded over it, because that id is what the reconcilers ask
     // the provider about and what a restart or stop terminates (a token must not aim those at
@@ -129,14 +120,8 @@ async function checkInWithTransition(ctx: Ctx, actor: WorkspaceActor, c: CheckIn
       ...(c.register?.url !== undefined ? { url: c.register.url } : {}),
       ...(c.register?.runtimeVersion !== undefined ? { runtimeVersion: c.register.runtimeVersion } : {}),
     };
-    const gate = failedGate(ws.kind, { model, mcpServerPresent: c.mcpServerPresent });
-    const event = gate ? 'GATE_FAILED' : c.error ? 'CHECK_IN_ERROR' : 'CHECK_IN';
-    const lastSampleError = gate
-      ? `${gate}: ${GATE_MESSAGES[gate]}`
-      : c.error ?? (ws.status === 'DEGRADED' || ws.status === 'ONLINE' ? ws.lastSampleError : null);
     const outcome = await applyTransition(tx, {
-      workspaceId: ws.id, orgId: ws.orgId, from: ws.status, event,
-      reason: gate ?? (c.register ? 'REGISTERED' : c.error ? 'HEARTBEAT_ERROR' : 'HEARTBEAT'),
+      workspaceId: ws.id, orgId: ws.orgId, from: ws.status, event, reason,
       actorKind: 'WORKSPACE', actorId: actor.workspaceId, now,
       set: { ...sample, lastSampleError },
     });
