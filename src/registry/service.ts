@@ -11,6 +11,7 @@ import { RUNTIME_TOKEN_LABEL } from '../operations/tokens.ts';
 import { longText, parseInput, text } from '../shared/validate.ts';
 import { applyTransition } from '../workspaces/transition.ts';
 import { planCheckIn, type CheckIn } from './check-in.ts';
+import { directHeartbeat } from './direct-check-in.ts';
 import { firePluginRecovery } from './plugin-recovery.ts';
 import { releaseDeferredRestart } from '../secrets/restarts.ts';
 
@@ -55,15 +56,25 @@ export async function heartbeat(ctx: Ctx, input: unknown): Promise<RegistryResul
     activeTurn: hb.activeTurn,
     error: hb.error?.trim() || undefined,
   };
-  const fast = await ctx.heartbeats.submit({ workspaceId: actor.workspaceId, tokenId: actor.tokenId, ...checkIn, activeTurn: hb.activeTurn });
-  if (fast) return { workspace: fast, accepted: true, reason: null, restartPending: fast.restartPending };
-  return checkInWithTransition(ctx, actor, checkIn);
+  const beat = { workspaceId: actor.workspaceId, tokenId: actor.tokenId, ...checkIn, activeTurn: hb.activeTurn };
+  const { hints } = ctx.heartbeats;
+  // A heartbeat that will change the status skips the fast lane, whose UPDATE could not take it.
+  if (!hints.needsSlowPath(actor.workspaceId, beat)) {
+    const fast = await ctx.heartbeats.submit(beat);
+    if (fast) {
+      hints.remember(fast);
+      return { workspace: fast, accepted: true, reason: null, restartPending: fast.restartPending };
+    }
+  }
+  const result = (await directHeartbeat(ctx.db.pool, actor, checkIn)) ?? (await checkInWithTransition(ctx, actor, checkIn));
+  hints.remember(result.workspace);
+  return result;
 }
 
 export async function register(ctx: Ctx, input: unknown): Promise<RegistryResult> {
   const actor = requireWorkspaceActor(ctx);
   const r = parseInput(registerInput, input);
-  return checkInWithTransition(ctx, actor, {
+  const result = await checkInWithTransition(ctx, actor, {
     model: r.model ?? undefined,
     mcpServerPresent: r.mcpServerPresent,
     loadedMcpTools: r.loadedMcpTools ?? undefined,
@@ -71,6 +82,8 @@ export async function register(ctx: Ctx, input: unknown): Promise<RegistryResult
     error: undefined,
     register: { instanceId: r.instanceId ?? undefined, url: r.url ?? undefined, runtimeVersion: r.runtimeVersion ?? undefined },
   });
+  ctx.heartbeats.hints.remember(result.workspace);
+  return result;
 }
 
 /**
