@@ -9,9 +9,9 @@ import { planCheckIn, type CheckIn } from './check-in.ts';
 
 export type DirectResult = { workspace: Workspace; accepted: true; reason: null; restartPending: boolean };
 
-/** The row under its lock, the transaction's clock, and whether the heartbeat's token is live now. */
+/** What the decision reads of the row under its lock (not every column: each is parsed), and whether the heartbeat's token is live now. */
 const LOCK = `
-SELECT w.*, EXISTS (SELECT 1 FROM "WorkspaceToken" t WHERE t.id = $2 AND t."workspaceId" = w.id AND t."revokedAt" IS NULL) AS "tokenValid"
+SELECT w.id, w."orgId", w.kind, w.status, w.model, w."lastSampleError", w."activeTurn", w."restartPending", w."claimId", w."deletedAt", EXISTS (SELECT 1 FROM "WorkspaceToken" t WHERE t.id = $2 AND t."workspaceId" = w.id AND t."revokedAt" IS NULL) AS "tokenValid"
   FROM "Workspace" w WHERE w.id = $1 FOR NO KEY UPDATE OF w`;
 
 // The sample and the status, conditional on the status read under the lock and on the token: the
@@ -44,7 +44,7 @@ WITH u AS (
 )
 SELECT u.*, pg_notify($13, '{"last":"' || a.id::text || '"}') AS "announced" FROM u JOIN a ON true`;
 
-type LockedRow = Workspace & { tokenValid: boolean };
+type LockedRow = Pick<Workspace, 'id' | 'orgId' | 'kind' | 'status' | 'model' | 'lastSampleError' | 'activeTurn' | 'restartPending' | 'claimId' | 'deletedAt'> & { tokenValid: boolean };
 
 /**
  * A heartbeat's slow path for what nearly every slow heartbeat is: a workspace that is up (or
