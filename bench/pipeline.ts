@@ -83,6 +83,8 @@ try {
       p90Ms: round(percentile(sorted, 90)),
       p99Ms: round(percentile(sorted, 99)),
       maxMs: round(sorted.at(-1)!),
+      // which changes the tail is made of: [index of the change, ms], the five slowest (index 0 is the process's first)
+      slowest: t.latencies.map((ms, i) => [i, round(ms, 1)] as const).sort((x, y) => y[1] - x[1]).slice(0, 5),
       // CPU (all threads, from /proc/<pid>/task/*/schedstat) per change over the measured changes
       serverCpuUsPerChange: round(t.serverCpuNs / 1_000 / sorted.length, 0),
       dbCpuUsPerChange: round(t.dbCpuNs / 1_000 / sorted.length, 0),
