@@ -169,6 +169,25 @@ export function cpuSeconds(pids: number[]): number {
   return ticks / 100;
 }
 
+/**
+ * CPU nanoseconds used so far by these pids, all their threads (the scheduler's own accounting in
+ * /proc/<pid>/task/<tid>/schedstat): precise where `cpuSeconds` counts 10 ms ticks. A thread that
+ * exited meanwhile is no longer counted, so use it on long-lived processes.
+ */
+export function cpuNs(pids: number[]): number {
+  let ns = 0;
+  for (const pid of pids) {
+    for (const tid of readdirSafe(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      } catch {
+        /* exited */
+      }
+    }
+  }
+  return ns;
+}
+
 /** Pids of the PostgreSQL processes serving `dataDir` (postmaster and backends). */
 export function postgresPids(dataDir: string): number[] {
   const pids: number[] = [];

@@ -22,7 +22,10 @@ export const ACTIVITY_CHANNEL = 'trellis_activity';
  * Serialises activity writers so ids commit in id order: a subscriber that has seen id N has
  * seen every id below N, which makes an id a gap-free replay cursor (CONTRACT §5).
  */
-const ACTIVITY_ORDER_LOCK = 7_310_001;
+export const ACTIVITY_ORDER_LOCK = 7_310_001;
+
+/** The payload announcing a batch whose last id is `lastId`. */
+export const activityNotice = (lastId: string) => JSON.stringify({ last: lastId });
 
 /**
  * Appends entries to the activity log and announces them on commit. Call it as the LAST step of
@@ -52,7 +55,7 @@ export async function appendActivity(tx: Tx, entries: ActivityEntry[]): Promise<
     select: { id: true },
   });
   const ids = rows.map((r) => r.id.toString());
-  await tx.$executeRaw`SELECT pg_notify(${ACTIVITY_CHANNEL}, ${JSON.stringify({ last: ids[ids.length - 1] })})`;
+  await tx.$executeRaw`SELECT pg_notify(${ACTIVITY_CHANNEL}, ${activityNotice(ids[ids.length - 1]!)})`;
   return ids;
 }
 

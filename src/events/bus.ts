@@ -1,12 +1,12 @@
 import pg from 'pg';
 import type { Db } from '../db/client.ts';
-import type { Activity, Workspace } from '../generated/prisma/client.ts';
 import { ACTIVITY_CHANNEL } from '../activity/append.ts';
 import { parseRevocation, TOKEN_CHANNEL, type Revocation } from '../auth/revocation.ts';
 import type { Logger } from '../shared/logger.ts';
 import { PushQueue } from './queue.ts';
+import { readActivityAfter, type ActivityEvent } from './read.ts';
 
-export type ActivityEvent = Activity & { workspace: Workspace | null };
+export type { ActivityEvent };
 
 type Subscriber = { accepts: (e: ActivityEvent) => boolean; queue: PushQueue<ActivityEvent> };
 
@@ -158,12 +158,7 @@ export class EventBus {
       try {
         let rows: ActivityEvent[];
         do {
-          rows = await this.db.prisma.activity.findMany({
-            where: { id: { gt: this.lastDispatched ?? 0n } },
-            orderBy: { id: 'asc' },
-            take: BATCH,
-            include: { workspace: true },
-          });
+          rows = await readActivityAfter(this.db.pool, this.lastDispatched ?? 0n, BATCH);
           for (const row of rows) this.dispatch(row);
           if (rows.length) this.lastDispatched = rows[rows.length - 1]!.id;
         } while (rows.length === BATCH && !this.stopped);

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { Workspace } from '../generated/prisma/client.ts';
 import { statusesUnchangedBy } from '../workspaces/lifecycle.ts';
+import { StatusHints } from './status-hints.ts';
 
 export type FastHeartbeat = {
   workspaceId: string;
@@ -61,6 +62,8 @@ export class HeartbeatBatcher {
   private queue: Pending[] = [];
   private inFlight = 0;
   private scheduled = false;
+  /** Which lane a heartbeat should try first (src/registry/status-hints.ts). */
+  readonly hints = new StatusHints();
 
   constructor(private readonly pool: pg.Pool, private readonly opts: { maxBatch?: number; maxInFlight?: number } = {}) {}
 

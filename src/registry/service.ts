@@ -10,7 +10,8 @@ import { AppError } from '../shared/errors.ts';
 import { RUNTIME_TOKEN_LABEL } from '../operations/tokens.ts';
 import { longText, parseInput, text } from '../shared/validate.ts';
 import { applyTransition } from '../workspaces/transition.ts';
-import { failedGate, GATE_MESSAGES } from './gates.ts';
+import { planCheckIn, type CheckIn } from './check-in.ts';
+import { directHeartbeat } from './direct-check-in.ts';
 import { firePluginRecovery } from './plugin-recovery.ts';
 import { releaseDeferredRestart } from '../secrets/restarts.ts';
 
@@ -39,15 +40,6 @@ const heartbeatInput = z.object({
   error: longText(4000).nullish(),
 });
 
-type CheckIn = {
-  model: string | undefined;
-  mcpServerPresent: boolean;
-  loadedMcpTools: string[] | undefined;
-  activeTurn: boolean | undefined;
-  error: string | undefined;
-  register?: { instanceId: string | undefined; url: string | undefined; runtimeVersion: string | undefined };
-};
-
 function requireWorkspaceActor(ctx: Ctx): WorkspaceActor {
   const actor = requireActor(ctx.actor);
   if (actor.kind !== 'WORKSPACE') throw new AppError('FORBIDDEN', 'only a workspace token may register or heartbeat');
@@ -64,15 +56,25 @@ export async function heartbeat(ctx: Ctx, input: unknown): Promise<RegistryResul
     activeTurn: hb.activeTurn,
     error: hb.error?.trim() || undefined,
   };
-  const fast = await ctx.heartbeats.submit({ workspaceId: actor.workspaceId, tokenId: actor.tokenId, ...checkIn, activeTurn: hb.activeTurn });
-  if (fast) return { workspace: fast, accepted: true, reason: null, restartPending: fast.restartPending };
-  return checkInWithTransition(ctx, actor, checkIn);
+  const beat = { workspaceId: actor.workspaceId, tokenId: actor.tokenId, ...checkIn, activeTurn: hb.activeTurn };
+  const { hints } = ctx.heartbeats;
+  // A heartbeat that will change the status skips the fast lane, whose UPDATE could not take it.
+  if (!hints.needsSlowPath(actor.workspaceId, beat)) {
+    const fast = await ctx.heartbeats.submit(beat);
+    if (fast) {
+      hints.remember(fast);
+      return { workspace: fast, accepted: true, reason: null, restartPending: fast.restartPending };
+    }
+  }
+  const result = (await directHeartbeat(ctx.db.pool, actor, checkIn)) ?? (await checkInWithTransition(ctx, actor, checkIn));
+  hints.remember(result.workspace);
+  return result;
 }
 
 export async function register(ctx: Ctx, input: unknown): Promise<RegistryResult> {
   const actor = requireWorkspaceActor(ctx);
   const r = parseInput(registerInput, input);
-  return checkInWithTransition(ctx, actor, {
+  const result = await checkInWithTransition(ctx, actor, {
     model: r.model ?? undefined,
     mcpServerPresent: r.mcpServerPresent,
     loadedMcpTools: r.loadedMcpTools ?? undefined,
@@ -80,6 +82,8 @@ export async function register(ctx: Ctx, input: unknown): Promise<RegistryResult
     error: undefined,
     register: { instanceId: r.instanceId ?? undefined, url: r.url ?? undefined, runtimeVersion: r.runtimeVersion ?? undefined },
   });
+  ctx.heartbeats.hints.remember(result.workspace);
+  return result;
 }
 
 /**
@@ -109,7 +113,7 @@ async function checkInWithTransition(ctx: Ctx, actor: WorkspaceActor, c: CheckIn
       // A stopped or deleted workspace is never revived by its runtime (not even through a gate).
       return { workspace: ws, accepted: false, reason: ws.deletedAt ? 'WORKSPACE_DELETED' : 'WORKSPACE_STOPPED', restartPending: ws.restartPending };
     }
-    const model = c.model !== undefined ? c.model || null : ws.model;
+    const { model, gate, event, reason, lastSampleError } = planCheckIn(ws, c);
     // The instance of a runtime Trellis started is the one its provider reported at provision: a
     // runtime's own report is never recorded over it, because that id is what the reconcilers ask
     // the provider about and what a restart or stop terminates (a token must not aim those at
@@ -129,14 +133,8 @@ async function checkInWithTransition(ctx: Ctx, actor: WorkspaceActor, c: CheckIn
       ...(c.register?.url !== undefined ? { url: c.register.url } : {}),
       ...(c.register?.runtimeVersion !== undefined ? { runtimeVersion: c.register.runtimeVersion } : {}),
     };
-    const gate = failedGate(ws.kind, { model, mcpServerPresent: c.mcpServerPresent });
-    const event = gate ? 'GATE_FAILED' : c.error ? 'CHECK_IN_ERROR' : 'CHECK_IN';
-    const lastSampleError = gate
-      ? `${gate}: ${GATE_MESSAGES[gate]}`
-      : c.error ?? (ws.status === 'DEGRADED' || ws.status === 'ONLINE' ? ws.lastSampleError : null);
     const outcome = await applyTransition(tx, {
-      workspaceId: ws.id, orgId: ws.orgId, from: ws.status, event,
-      reason: gate ?? (c.register ? 'REGISTERED' : c.error ? 'HEARTBEAT_ERROR' : 'HEARTBEAT'),
+      workspaceId: ws.id, orgId: ws.orgId, from: ws.status, event, reason,
       actorKind: 'WORKSPACE', actorId: actor.workspaceId, now,
       set: { ...sample, lastSampleError },
     });

@@ -42,19 +42,20 @@ export async function applyTransition(tx: Tx, req: TransitionRequest): Promise<T
   });
   if (count !== 1) return { kind: 'lost' };
   if (to === req.from) return { kind: 'unchanged', to };
+  return { kind: 'changed', to, activity: statusChangedEntry(req, to) };
+}
+
+/** The STATUS_CHANGED entry of a transition from `req.from` to `to`. */
+export function statusChangedEntry(req: Pick<TransitionRequest, 'workspaceId' | 'orgId' | 'from' | 'reason' | 'actorKind' | 'actorId' | 'data'>, to: WorkspaceStatus): ActivityEntry {
   return {
-    kind: 'changed',
-    to,
-    activity: {
-      orgId: req.orgId,
-      workspaceId: req.workspaceId,
-      type: 'STATUS_CHANGED',
-      message: `${req.from} → ${to}: ${req.reason}`,
-      data: { ...req.data, reason: req.reason },
-      actorKind: req.actorKind ?? null,
-      actorId: req.actorId ?? null,
-      fromStatus: req.from,
-      toStatus: to,
-    },
+    orgId: req.orgId,
+    workspaceId: req.workspaceId,
+    type: 'STATUS_CHANGED',
+    message: `${req.from} → ${to}: ${req.reason}`,
+    data: { ...req.data, reason: req.reason },
+    actorKind: req.actorKind ?? null,
+    actorId: req.actorId ?? null,
+    fromStatus: req.from,
+    toStatus: to,
   };
 }
