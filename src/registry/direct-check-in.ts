@@ -32,7 +32,7 @@ const UPDATE = `UPDATE "Workspace" w SET ${SET_SAMPLE} ${WHERE_HELD} RETURNING w
  * The update, its STATUS_CHANGED entry and the announcement in one statement. The entry is
  * inserted only from the updated row (none when the update matched nothing); the caller holds the
  * activity-order lock from an earlier statement, so the id is allocated under it (src/activity/append.ts).
- * The payload is the one `activityNotice` makes.
+ * The payload is the one ACTIVITY_CHANNEL documents (src/activity/append.ts).
  */
 const UPDATE_AND_RECORD = `
 WITH u AS (
