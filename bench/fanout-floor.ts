@@ -17,18 +17,34 @@ const N = Number(process.env.BENCH_SUBSCRIBERS ?? 10_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const PAYLOAD = Buffer.from('{"data":{"workspaceEvents":{"cursor":"1234567","status":"DEGRADED"}}}}');
 
-// The reader: N sockets; prints "all" once every socket has had `want` bytes in total.
+// The reader: N sockets, connected in waves of 200, each counted once the writer's one-byte hello
+// arrives (accepted, not only connected: 10,000 connects at once overflow the listen backlog on a
+// loaded machine); then prints "connected", and "all" each time the sockets have had `want` bytes
+// in total since.
 const READER = `
 const net = require('node:net');
 const [port, n] = process.argv.slice(1).map(Number);
-let total = 0, want = Infinity, open = 0;
+let total = 0, want = Infinity;
 const check = () => { if (total >= want) { want = Infinity; process.stdout.write('all\\n'); } };
 (async () => {
-  for (let i = 0; i < n; i++) {
-    const s = net.connect(port, '127.0.0.1', () => { if (++open === n) process.stdout.write('connected\\n'); });
-    s.on('data', (d) => { total += d.length; check(); });
-    if (i % 200 === 199) await new Promise((r) => setTimeout(r, 5));
+  for (let done = 0; done < n;) {
+    const wave = Math.min(200, n - done);
+    await new Promise((resolve) => {
+      let hello = 0;
+      for (let i = 0; i < wave; i++) {
+        const s = net.connect(port, '127.0.0.1');
+        s.on('error', (e) => { process.stderr.write('reader: ' + e.message + '\\n'); process.exit(1); });
+        s.once('data', (d) => {
+          s.on('data', (more) => { total += more.length; check(); });
+          total += d.length - 1;
+          if (++hello === wave) resolve();
+        });
+      }
+    });
+    done += wave;
   }
+  total = 0;
+  process.stdout.write('connected\\n');
 })();
 process.stdin.on('data', (d) => { for (const m of String(d).matchAll(/want (\\d+)/g)) want = Number(m[1]); check(); });
 `;
@@ -41,14 +57,23 @@ const server = net.createServer((socket) => {
   const head = Buffer.allocUnsafe(2 + prefix.length);
   prefix.copy(head, 2);
   members.push({ socket, head });
+  socket.write(Buffer.from([0])); // the reader's sign that this connection was accepted
 });
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 const reader = spawn(process.execPath, ['-e', READER, String((server.address() as AddressInfo).port), String(N)], { stdio: ['pipe', 'pipe', 'inherit'] });
 const lines = readline.createInterface({ input: reader.stdout! })[Symbol.asyncIterator]();
-const nextLine = async () => (await lines.next()).value as string;
+const nextLine = async (): Promise<string> => {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('the reader did not answer in 120 s')), 120_000)));
+  try {
+    return ((await Promise.race([lines.next(), timeout])).value as string | undefined) ?? 'reader exited';
+  } finally {
+    clearTimeout(timer);
+  }
+};
 try {
-  if ((await nextLine()) !== 'connected') throw new Error('reader failed');
-  while (members.length < N) await new Promise((r) => setTimeout(r, 10));
+  const ready = await nextLine();
+  if (ready !== 'connected' || members.length !== N) throw new Error(`reader failed: ${ready}, ${members.length} of ${N} accepted`);
   let want = 0;
   const rounds: { cpuMs: number; loopMs: number; allMs: number }[] = [];
   for (let r = 0; r < ROUNDS; r++) {
