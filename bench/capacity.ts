@@ -35,6 +35,12 @@ async function openLoopStep(servers: Child[], fleet: number) {
   const latencies: number[] = [];
   const lags: number[] = [];
   let errors = 0;
+  // What the failures were (status and body, or the socket error): the first few of each kind
+  const errorSamples = new Map<string, number>();
+  const failed = (what: string) => {
+    errors++;
+    errorSamples.set(what, (errorSamples.get(what) ?? 0) + 1);
+  };
   let dropped = 0;
   let outstanding = 0;
   let sent = 0;
@@ -68,12 +74,12 @@ async function openLoopStep(servers: Child[], fleet: number) {
       res.on('data', (c: string) => (body += c));
       res.on('end', () => {
         if (res.statusCode === 200 && body.includes('"accepted":true')) latencies.push(performance.now() - t0);
-        else errors++;
+        else failed(`${res.statusCode} ${body.slice(0, 300)}`);
         settle();
       });
     });
-    req.on('error', () => {
-      errors++;
+    req.on('error', (err) => {
+      failed(`socket: ${err.message}`);
       settle();
     });
     req.end(BODY);
@@ -97,6 +103,7 @@ async function openLoopStep(servers: Child[], fleet: number) {
   const completed = latencies.length;
   return {
     fleet, targetPerSecond: round(perSecond, 1), completed, perSecond: round(completed / elapsedS, 1), errors, dropped,
+    errorSamples: Object.fromEntries([...errorSamples].slice(0, 5)),
     p50Ms: round(percentile(latencies, 50)), p99Ms: round(percentile(latencies, 99)), maxMs: round(latencies.at(-1) ?? NaN),
     sendLagP99Ms: round(percentile(lags, 99)),
     serverCpuUsPerHeartbeat: round((serverCpu.reduce((a, b) => a + b, 0) * 1e6) / Math.max(1, completed), 0),
