@@ -39,6 +39,10 @@ export async function appendActivity(tx: Tx, entries: ActivityEntry[]): Promise<
   // One statement for the rows and their announcement. Not Prisma's createManyAndReturn: Prisma
   // compiles every createMany anew (its query-plan cache skips them), ~0.5 ms of CPU on every
   // status change, operation and restart. Rows go in in the entries' order, so ids follow it.
+  // Stamped now, under the lock, as Prisma's @default(now()) was: the column's own default is the
+  // transaction's start, before any wait for rows or this lock, so a later id could carry an
+  // earlier time than a lower one.
+  const createdAt = new Date();
   const rows = entries.map((e, n) => ({
     n,
     orgId: e.orgId,
@@ -53,9 +57,9 @@ export async function appendActivity(tx: Tx, entries: ActivityEntry[]): Promise<
   }));
   const [appended] = await tx.$queryRaw<{ ids: string[] }[]>`
     WITH inserted AS (
-      INSERT INTO "Activity" ("orgId", "workspaceId", type, message, data, "actorKind", "actorId", "fromStatus", "toStatus")
+      INSERT INTO "Activity" ("orgId", "workspaceId", type, message, data, "actorKind", "actorId", "fromStatus", "toStatus", "createdAt")
       SELECT e."orgId", e."workspaceId", e.type::"ActivityType", e.message, e.data, e."actorKind"::"ActorKind", e."actorId",
-             e."fromStatus"::"WorkspaceStatus", e."toStatus"::"WorkspaceStatus"
+             e."fromStatus"::"WorkspaceStatus", e."toStatus"::"WorkspaceStatus", ${createdAt}::timestamptz
         FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
           AS e(n int, "orgId" text, "workspaceId" text, type text, message text, data jsonb, "actorKind" text, "actorId" text, "fromStatus" text, "toStatus" text)
        ORDER BY e.n

@@ -124,4 +124,36 @@ describe('activity append locking (two real connections)', () => {
       first.release();
     }
   });
+
+  it('an append that waited for the lock is stamped after the entries committed before it, several entries in the order given', async () => {
+    const first = await db.pool.connect();
+    try {
+      await first.query('BEGIN');
+      await first.query('SELECT pg_advisory_xact_lock(7310001)');
+      // The waiting transaction starts now, long before it can append: its entries must carry
+      // the time they were written, not its start.
+      const waiting = db.prisma.$transaction(async (tx) => {
+        await tx.$executeRaw`SELECT 1`;
+        return appendActivity(tx, [{ ...entry(), message: 'a' }, { ...entry(), message: 'b' }, { ...entry(), message: 'c' }]);
+      }, { timeout: 10_000, maxWait: 5_000 });
+      await waitFor(async () => (await db.pool.query(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory' AND datname = current_database()`,
+      )).rows[0].n === 1);
+      // A gap, not a wait for an event: a stamp taken at the transaction's start would then be
+      // visibly (ms precision) earlier than the entry committed before it.
+      await new Promise((r) => setTimeout(r, 50));
+      const firstId = (await first.query<{ id: string }>(
+        `INSERT INTO "Activity" ("orgId", "workspaceId", type, message, "createdAt") VALUES ($1, $2, 'INSTANCE_STARTED', 'first', clock_timestamp()) RETURNING id::text`,
+        [orgId, workspaceId],
+      )).rows[0]!.id;
+      await first.query('COMMIT');
+      const ids = await waiting;
+      const rows = await db.prisma.activity.findMany({ where: { id: { in: [BigInt(firstId), ...ids.map(BigInt)] } }, orderBy: { id: 'asc' } });
+      expect(rows.map((r) => r.message)).toEqual(['first', 'a', 'b', 'c']);
+      expect(rows.map((r) => r.id.toString())).toEqual([firstId, ...ids]);
+      for (let i = 1; i < rows.length; i++) expect(rows[i]!.createdAt.getTime()).toBeGreaterThanOrEqual(rows[i - 1]!.createdAt.getTime());
+    } finally {
+      first.release();
+    }
+  });
 });
