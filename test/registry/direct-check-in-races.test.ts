@@ -123,4 +123,17 @@ describe('direct slow path: races', () => {
     expect(await sweepStaleHeartbeats(b)).toBe(0); // fresh now
     expect(await chain(ws.workspaceId)).toEqual(['ONLINE→DEGRADED']);
   });
+
+  it('the staleness sweep holding the row first: it flips it OFFLINE, and the heartbeat decides on OFFLINE (back ONLINE), not on the status it was sent for', async () => {
+    const ws = await seed();
+    await other.query(`UPDATE "Workspace" SET "lastHeartbeatAt" = now() - interval '1 hour' WHERE id = $1`, [ws.workspaceId]);
+    const [swept, beat] = await race(
+      () => sweepStaleHeartbeats(b), 'pg_advisory_xact_lock',
+      () => heartbeat(ws.runtime, failing), '"tokenValid"',
+    );
+    expect(swept).toEqual({ ok: 1 });
+    // CHECK_IN_ERROR from OFFLINE is ONLINE (CONTRACT §5), with the error recorded
+    expect(beat).toMatchObject({ ok: { accepted: true, workspace: { status: 'ONLINE', lastSampleError: 'boom' } } });
+    expect(await chain(ws.workspaceId)).toEqual(['ONLINE→OFFLINE', 'OFFLINE→ONLINE']);
+  });
 });
