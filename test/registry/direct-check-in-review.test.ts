@@ -16,11 +16,12 @@ import { twoProcessesOnOneDatabase, type TwoProcesses } from '../support/service
 describe('direct slow path: review', () => {
   let processes: TwoProcesses | undefined;
   let a: TwoProcesses['a'];
+  let b: TwoProcesses['b'];
   let other: pg.Pool;
 
   beforeAll(async () => {
     processes = await twoProcessesOnOneDatabase([externalProvider]);
-    ({ a, other } = processes);
+    ({ a, b, other } = processes);
   });
   afterAll(() => processes?.close());
 
@@ -124,5 +125,24 @@ describe('direct slow path: review', () => {
     expect(heard).toEqual(ids);
     await listener.query(`UNLISTEN ${ACTIVITY_CHANNEL}`);
     listener.release();
+  });
+
+  it('a stale hint that a PLATFORM row passes its gates never lets a gate-failing heartbeat through: fail-closed on the row as it is', async () => {
+    const orgId = newId('Org');
+    const workspaceId = newId('Workspace');
+    const tokenId = newId('WorkspaceToken');
+    await a.db.prisma.org.create({ data: { id: orgId, name: orgId, slug: orgId.replace('_', '-') } });
+    await a.db.prisma.workspace.create({ data: { id: workspaceId, orgId, name: 'c', kind: 'PLATFORM', provider: 'external', status: 'ONLINE', model: 'm', mcpServerPresent: true } });
+    await a.db.prisma.workspaceToken.create({ data: { id: tokenId, workspaceId, tokenHash: `hash-${tokenId}` } });
+    const as = (svc: typeof a): Ctx => ({ ...svc, actor: { kind: 'WORKSPACE', tokenId, workspaceId, workspaceKind: 'PLATFORM', orgId } });
+    expect(await heartbeat(as(a), clean)).toMatchObject({ accepted: true }); // a remembers: PLATFORM, model m, ONLINE
+    // b hears the runtime report no model: FAILED, fail-closed
+    expect(await heartbeat(as(b), { ...clean, model: '' })).toMatchObject({ accepted: false, reason: 'MODEL_MISSING', workspace: { status: 'FAILED', model: null } });
+    // a's hint says an error heartbeat without a model passes (model m): it must still fail closed
+    expect(await heartbeat(as(a), failing)).toMatchObject({ accepted: false, reason: 'MODEL_MISSING', workspace: { status: 'FAILED' } });
+    expect(await heartbeat(as(a), clean)).toMatchObject({ accepted: false, reason: 'MODEL_MISSING', workspace: { status: 'FAILED' } });
+    // only a heartbeat that passes the gates brings it back
+    expect(await heartbeat(as(a), { ...clean, model: 'm2' })).toMatchObject({ accepted: true, workspace: { status: 'ONLINE', model: 'm2' } });
+    expect((await changes(workspaceId)).map((e) => `${e.fromStatus}→${e.toStatus}`)).toEqual(['ONLINE→FAILED', 'FAILED→ONLINE']);
   });
 });
