@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Ctx } from '../../src/app/context.ts';
 import { ACTIVITY_CHANNEL, ACTIVITY_ORDER_LOCK, appendActivity } from '../../src/activity/append.ts';
 import { externalProvider } from '../../src/providers/external.ts';
@@ -144,5 +144,49 @@ describe('direct slow path: review', () => {
     // only a heartbeat that passes the gates brings it back
     expect(await heartbeat(as(a), { ...clean, model: 'm2' })).toMatchObject({ accepted: true, workspace: { status: 'ONLINE', model: 'm2' } });
     expect((await changes(workspaceId)).map((e) => `${e.fromStatus}→${e.toStatus}`)).toEqual(['ONLINE→FAILED', 'FAILED→ONLINE']);
+  });
+
+  it('more status changes at once than the pool has connections, all held at the activity-order lock: none deadlocks, each commits once, the bus delivers every one', async () => {
+    const n = 40; // the test pool has 25
+    const orgId = newId('Org');
+    await a.db.prisma.org.create({ data: { id: orgId, name: orgId, slug: orgId.replace('_', '-') } });
+    const runtimes: Ctx[] = [];
+    for (let i = 0; i < n; i++) {
+      const workspaceId = newId('Workspace');
+      const tokenId = newId('WorkspaceToken');
+      await a.db.prisma.workspace.create({ data: { id: workspaceId, orgId, name: `w${i}`, provider: 'external', status: 'ONLINE', model: 'm', mcpServerPresent: true } });
+      await a.db.prisma.workspaceToken.create({ data: { id: tokenId, workspaceId, tokenHash: `hash-${tokenId}` } });
+      runtimes.push({ ...a, actor: { kind: 'WORKSPACE', tokenId, workspaceId, workspaceKind: 'STANDARD', orgId } });
+    }
+    for (const r of runtimes) await heartbeat(r, clean); // remembered ONLINE
+    await a.events.start();
+    const delivered: bigint[] = [];
+    const queue = a.events.subscribe((e) => e.orgId === orgId);
+    const reading = (async () => {
+      for await (const e of queue) delivered.push(e.id);
+    })();
+    const holder = await other.connect();
+    let beats: Promise<unknown>[] = [];
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT pg_advisory_xact_lock($1::bigint)', [ACTIVITY_ORDER_LOCK]);
+      beats = runtimes.map((r) => heartbeat(r, failing));
+      // every pooled connection taken by a direct path waiting for the lock; the rest wait for the pool
+      await waitForLockWaiters(other, 25, 'pg_advisory_xact_lock', 'the pool full of direct paths waiting for the order lock');
+    } finally {
+      await holder.query('COMMIT');
+      holder.release();
+    }
+    const answers = await Promise.all(beats);
+    expect(answers.every((r) => (r as { accepted: boolean; workspace: { status: string } }).accepted && (r as { workspace: { status: string } }).workspace.status === 'DEGRADED')).toBe(true);
+    const entries = await a.db.prisma.activity.findMany({ where: { orgId, type: 'STATUS_CHANGED' }, orderBy: { id: 'asc' } });
+    expect(entries).toHaveLength(n);
+    try {
+      await vi.waitFor(() => expect(delivered).toEqual(entries.map((e) => e.id)), { timeout: 10_000 });
+    } finally {
+      await queue.return();
+      await reading;
+      await a.events.stop();
+    }
   });
 });
