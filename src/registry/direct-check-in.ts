@@ -32,14 +32,17 @@ const UPDATE = `UPDATE "Workspace" w SET ${SET_SAMPLE} ${WHERE_HELD} RETURNING w
  * The update, its STATUS_CHANGED entry and the announcement in one statement. The entry is
  * inserted only from the updated row (none when the update matched nothing); the caller holds the
  * activity-order lock from an earlier statement, so the id is allocated under it (src/activity/append.ts).
- * The payload is the one ACTIVITY_CHANNEL documents (src/activity/append.ts).
+ * The payload is the one ACTIVITY_CHANNEL documents (src/activity/append.ts). `createdAt` is given, as
+ * appendActivity gives it (this process's clock when it writes, under the lock): the column's own
+ * default would be the transaction's start, before the waits for the row and the lock, so a later
+ * id could carry an earlier time than a lower one.
  */
 const UPDATE_AND_RECORD = `
 WITH u AS (
   UPDATE "Workspace" w SET ${SET_SAMPLE} ${WHERE_HELD} RETURNING w.*
 ), a AS (
-  INSERT INTO "Activity" ("orgId", "workspaceId", type, message, data, "actorKind", "actorId", "fromStatus", "toStatus")
-  SELECT u."orgId", u.id, 'STATUS_CHANGED', $10, $11::jsonb, 'WORKSPACE', $12, $2::"WorkspaceStatus", $9::"WorkspaceStatus" FROM u
+  INSERT INTO "Activity" ("orgId", "workspaceId", type, message, data, "actorKind", "actorId", "fromStatus", "toStatus", "createdAt")
+  SELECT u."orgId", u.id, 'STATUS_CHANGED', $10, $11::jsonb, 'WORKSPACE', $12, $2::"WorkspaceStatus", $9::"WorkspaceStatus", $14::timestamptz FROM u
   RETURNING id
 )
 SELECT u.*, pg_notify($13, '{"last":"' || a.id::text || '"}') AS "announced" FROM u JOIN a ON true`;
@@ -102,7 +105,7 @@ async function decideAndWrite(client: pg.PoolClient, actor: WorkspaceActor, c: C
     ({ rows: [row] } = await client.query<Workspace & { announced: unknown }>({
       name: 'heartbeat-direct-change',
       text: UPDATE_AND_RECORD,
-      values: [...values, entry.message, JSON.stringify(entry.data), entry.actorId, ACTIVITY_CHANNEL],
+      values: [...values, entry.message, JSON.stringify(entry.data), entry.actorId, ACTIVITY_CHANNEL, new Date()],
     }));
   }
   if (!row) return undefined; // the token was revoked while this waited for the row (we hold the row, so nothing else)
