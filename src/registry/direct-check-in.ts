@@ -7,6 +7,9 @@ import { transition } from '../workspaces/lifecycle.ts';
 import { statusChangedEntry } from '../workspaces/transition.ts';
 import { planCheckIn, type CheckIn } from './check-in.ts';
 
+/** The longest any one statement of the direct path may wait (the general path's transaction timeout). */
+export const DIRECT_STATEMENT_TIMEOUT_MS = 30_000;
+
 export type DirectResult = { workspace: Workspace; accepted: true; reason: null; restartPending: boolean };
 
 /** What the decision reads of the row under its lock (not every column: each is parsed), and whether the heartbeat's token is live now. */
@@ -62,11 +65,14 @@ type LockedRow = Pick<Workspace, 'id' | 'orgId' | 'kind' | 'status' | 'model' | 
  * general path (`checkInWithTransition`) then decides, as it always did. A row missing or a token
  * already revoked when the row is locked throw what the general path throws.
  */
-export async function directHeartbeat(pool: pg.Pool, actor: WorkspaceActor, c: CheckIn): Promise<DirectResult | undefined> {
+export async function directHeartbeat(pool: pg.Pool, actor: WorkspaceActor, c: CheckIn, opts: { statementTimeoutMs?: number } = {}): Promise<DirectResult | undefined> {
   const client = await pool.connect();
   let result: DirectResult | undefined;
   try {
-    await client.query('BEGIN');
+    // Each statement's wait (for the row, for the activity-order lock) is bounded, as the general
+    // path's transaction timeout bounded it: a stuck lock holder fails this heartbeat instead of
+    // queueing heartbeats behind it without end. Same round trip as BEGIN.
+    await client.query(`BEGIN; SET LOCAL statement_timeout = ${Math.max(1, Math.floor(opts.statementTimeoutMs ?? DIRECT_STATEMENT_TIMEOUT_MS))}`);
     result = await decideAndWrite(client, actor, c);
     await client.query(result ? 'COMMIT' : 'ROLLBACK');
   } catch (err) {

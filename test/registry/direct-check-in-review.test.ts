@@ -4,6 +4,8 @@ import type { Ctx } from '../../src/app/context.ts';
 import { ACTIVITY_CHANNEL, ACTIVITY_ORDER_LOCK, appendActivity } from '../../src/activity/append.ts';
 import { externalProvider } from '../../src/providers/external.ts';
 import { heartbeat } from '../../src/registry/service.ts';
+import { directHeartbeat } from '../../src/registry/direct-check-in.ts';
+import type { WorkspaceActor } from '../../src/auth/actor.ts';
 import { newId } from '../../src/shared/ids.ts';
 import { waitForLockWaiters } from '../support/db.ts';
 import { twoProcessesOnOneDatabase, type TwoProcesses } from '../support/services.ts';
@@ -64,6 +66,26 @@ describe('direct slow path: review', () => {
     // a later id is never stamped earlier than a lower one, and the change happened after the row was released
     expect(change!.createdAt.getTime()).toBeGreaterThanOrEqual(meanwhile.createdAt.getTime());
     expect(change!.createdAt.getTime()).toBeGreaterThanOrEqual(released!.getTime());
+  });
+
+  it('bounds its wait for a held row: the heartbeat fails (statement timeout), writes nothing and returns its connection', async () => {
+    const ws = await seed();
+    const holder = await other.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`SELECT id FROM "Workspace" WHERE id = $1 FOR NO KEY UPDATE`, [ws.workspaceId]);
+      const checkedOut = () => a.db.pool.totalCount - a.db.pool.idleCount;
+      const busyBefore = checkedOut();
+      const failed = await directHeartbeat(a.db.pool, ws.ctx.actor as WorkspaceActor, { model: undefined, mcpServerPresent: true, loadedMcpTools: undefined, activeTurn: false, error: 'boom' }, { statementTimeoutMs: 200 })
+        .then(() => undefined, (err: { code?: string }) => err);
+      expect(failed?.code).toBe('57014'); // query_canceled: the statement timeout
+      expect(checkedOut()).toBe(busyBefore); // its connection went back to the pool
+    } finally {
+      await holder.query('COMMIT');
+      holder.release();
+    }
+    expect(await changes(ws.workspaceId)).toEqual([]);
+    expect((await a.db.prisma.workspace.findUniqueOrThrow({ where: { id: ws.workspaceId } })).status).toBe('ONLINE');
   });
 
   it('takes the activity-order lock before its id is allocated: a writer holding the lock commits a lower id', async () => {
