@@ -109,13 +109,13 @@ describe('fan-out fast lane over graphql-ws', () => {
       // socket's events must wait in its queue (well under its 10,000-event limit)
       const count = 5_000;
       await emit(server, org, ws, count, 2_000);
-      await waitFor(() => fast.nexts().length === count, 30_000, 'the fast subscriber has every event');
+      await waitFor(() => fast.nexts().length === count, 90_000, 'the fast subscriber has every event');
       expect(slow.nexts().length).toBeLessThan(count);
       // the slow one's events left the fast lane for its queue (a burst of 1,000 events per
       // dispatch read may briefly back up the fast one's socket too)
       expect((await deliveries(server, 'queued')) - queuedBefore).toBeGreaterThan(0);
       (slow.socket as unknown as { _socket: { resume: () => void } })._socket.resume();
-      await waitFor(() => slow.nexts().length === count, 30_000, 'the slow subscriber catches up');
+      await waitFor(() => slow.nexts().length === count, 90_000, 'the slow subscriber catches up');
       const cursors = (s: Raw) => s.nexts().map((m) => BigInt(m.payload!.data!.workspaceEvents.cursor));
       const expected = cursors(fast);
       for (let i = 1; i < expected.length; i++) expect(expected[i]! > expected[i - 1]!).toBe(true);

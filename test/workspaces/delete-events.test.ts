@@ -27,6 +27,10 @@ describe('deleteWorkspace publishes a DELETED event', () => {
   async function workspace(name: string, stopped: boolean): Promise<string> {
     const ws = await createExternalWorkspace(server, org, { name });
     await register(ws);
+    // Its PROVISION operation is a job that may still be finishing after the runtime registered:
+    // a stop meanwhile is CONFLICT (one operation at a time), so wait for it to end.
+    const prisma = server.trellis.services.db.prisma;
+    await pollUntil('the provision to finish', async () => ((await prisma.operation.count({ where: { workspaceId: ws.id, finishedAt: null } })) === 0 ? true : undefined), 15_000, 50);
     if (stopped) await stopAndSettle(ws.id);
     return ws.id;
   }
