@@ -3,6 +3,7 @@ import { graphql } from '../generated/gql.js';
 import { createExternalWorkspace, createOrgWithUsers, heartbeat, register, type OrgFixture } from '../support/fixtures.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { pollUntil } from '../support/process.ts';
+import { gaugeOf } from '../support/subscribers.ts';
 import { openSse, openWs, within } from '../support/token-streams.ts';
 
 /** CONTRACT §10: the token lifecycle, on one real server. */
@@ -151,10 +152,15 @@ describe('tokens (CONTRACT §10), real server', () => {
   it('revoking the first member of a shared subscription group ends only its stream', async () => {
     const mk = async () => (await org.admin.ok(CREATE, { input: { role: 'VIEWER' } })).createApiToken;
     const [first, second] = [await mk(), await mk()];
+    const live = () => gaugeOf(server.url, 'trellis_ws_subscriptions');
+    const liveBefore = await live();
     const a = openWs(server.url, first.token, EVENTS);
     await a.connected;
     const b = openWs(server.url, second.token, EVENTS);
     await b.connected;
+    // Connected is not yet joined: each subscribe re-checks its token before it joins the group,
+    // and an event published before that is not this subscription's (a CI run lost that race).
+    await pollUntil('both subscriptions joined', async () => ((await live()) >= liveBefore + 2 ? true : undefined), 10_000, 20);
     // both subscribed: an event reaches both (same document, same scope: one shared execution)
     const w1 = await createExternalWorkspace(server, org, { name: 'shared-1' });
     await pollUntil('both members got the first event', () => (a.events.length > 0 && b.events.length > 0 ? true : undefined), 10_000, 20);
